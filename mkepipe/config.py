@@ -1,0 +1,137 @@
+"""Typed configuration: pydantic models of ``params.yaml``, one per stage section.
+
+Every model forbids unknown keys, so a typo is an error that names the key instead of a
+silently ignored setting. :func:`load_params` is the only reader of ``params.yaml``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+class ConfigError(ValueError):
+    """A params file that cannot be used; the message names the offending key."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Perturbation(_Section):
+    """Consistency perturbations T of the paper, with the strength semantics of the
+    authors' TwoMoon notebook: noise std = strength × mean |layer input|."""
+
+    input_noise: float = Field(0.0, ge=0, description="T1: Gaussian input noise strength v0")
+    hidden_noise: float = Field(0.0, ge=0, description="T2: Gaussian noise on the first hidden layer, v1")
+    dropout: float = Field(0.0, ge=0, lt=1, description="T3: dropout rate r0")
+
+    @property
+    def is_identity(self) -> bool:
+        return self.input_noise == 0 and self.hidden_noise == 0 and self.dropout == 0
+
+
+class Round(_Section):
+    id: int = Field(ge=1)
+    teacher: str = Field(min_length=1, description="checkpoint path relative to models/<experiment>/")
+
+
+class PrepareConfig(_Section):
+    n_samples: int = Field(500, ge=20)
+    noise: float = Field(0.1, ge=0)
+    random_state: int = 42
+    test_size: float = Field(0.4, gt=0, lt=1)
+    unlabeled_fraction: float = Field(0.9, gt=0, lt=1)
+
+
+class TeacherConfig(_Section):
+    hidden: int = Field(32, ge=1)
+    epochs: int = Field(1000, ge=1)
+    lr: float = Field(0.01, gt=0)
+    perturbation: Perturbation = Perturbation()
+
+
+class PseudolabelConfig(_Section):
+    kind: Literal["hard", "soft", "weighted"] = "hard"
+    encoding: Literal["float16", "sparse-q8"] = "float16"
+
+
+StudentMethod = Literal["um_student", "noisy_student", "mm_student", "mm_student_noreg", "mm_student_sup"]
+
+
+class StudentConfig(_Section):
+    method: StudentMethod = "mm_student"
+    baselines: list[StudentMethod] = ["um_student", "mm_student_noreg", "mm_student_sup"]
+    hidden: int = Field(16, ge=1)
+    um_hidden: int = Field(32, ge=1, description="hidden width of unimodal students")
+    epochs: int = Field(2000, ge=1)
+    lr: float = Field(0.01, gt=0)
+    perturbation: Perturbation = Perturbation(input_noise=2.0)
+
+
+class EvaluateConfig(_Section):
+    grid_resolution: int = Field(200, ge=10, le=2000)
+
+
+class Params(_Section):
+    experiment: str = "twomoon"
+    seed: int = 0
+    rounds: list[Round] = Field(default_factory=lambda: [Round(id=1, teacher="teacher.pt")], min_length=1)
+    prepare: PrepareConfig = PrepareConfig()
+    teacher: TeacherConfig = TeacherConfig()
+    pseudolabel: PseudolabelConfig = PseudolabelConfig()
+    student: StudentConfig = StudentConfig()
+    evaluate: EvaluateConfig = EvaluateConfig()
+
+    @model_validator(mode="after")
+    def _check(self) -> "Params":
+        from mkepipe.experiments import experiment_names
+
+        if self.experiment not in experiment_names():
+            raise ValueError(f"unknown experiment {self.experiment!r}; registered: {', '.join(experiment_names())}")
+        ids = [r.id for r in self.rounds]
+        if ids != list(range(1, len(ids) + 1)):
+            raise ValueError(f"rounds must be numbered 1..n in order, got ids {ids}")
+        return self
+
+    def round(self, round_id: int) -> Round:
+        for r in self.rounds:
+            if r.id == round_id:
+                return r
+        raise ConfigError(f"rounds: no round with id {round_id}")
+
+
+def _describe(err: ValidationError, source: str) -> str:
+    lines = []
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"]) or "<top level>"
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key"
+        got = "" if e["type"] == "extra_forbidden" else f" (got {e.get('input')!r})"
+        lines.append(f"{source}: {key}: {msg}{got}")
+    return "\n".join(lines)
+
+
+def parse_params(raw: dict[str, Any] | None, source: str = "params.yaml") -> Params:
+    """Validate a params mapping; raise :class:`ConfigError` naming every bad key."""
+    try:
+        return Params.model_validate(raw or {})
+    except ValidationError as err:
+        raise ConfigError(_describe(err, source)) from None
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    """Read and validate ``params.yaml``."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{path}: file not found")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from None
+    if raw is not None and not isinstance(raw, dict):
+        raise ConfigError(f"{path}: top level must be a mapping, got {type(raw).__name__}")
+    return parse_params(raw, str(path))

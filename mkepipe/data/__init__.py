@@ -1,0 +1,1 @@
+"""Dataset adapters (one module each) and dataset manifests."""

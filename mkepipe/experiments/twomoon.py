@@ -1,0 +1,35 @@
+"""TwoMoon: the toy experiment of paper Table 1 (α = x-coordinate, β = y-coordinate)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mkepipe.config import Perturbation, PrepareConfig
+from mkepipe.data import twomoon as data
+from mkepipe.data.split import Split
+from mkepipe.experiments import EXPERIMENTS
+from mkepipe.experiments.base import Experiment, ModelSpec
+
+
+@EXPERIMENTS.register("twomoon")
+@dataclass
+class TwoMoon(Experiment):
+    name: str = "twomoon"
+    num_classes: int = 2
+    planar: bool = True
+
+    def prepare(self, cfg: PrepareConfig, out_dir: Path) -> dict:
+        return data.write_dataset(data.make_splits(cfg), out_dir)
+
+    def load(self, data_dir: Path, split: str) -> Split:
+        return data.load_split(data_dir, split)
+
+    def load_unlabeled_truth(self, data_dir: Path) -> np.ndarray:
+        return data.load_unlabeled_truth(data_dir)
+
+    def model_spec(self, modalities: tuple[str, ...], hidden: int, perturbation: Perturbation) -> ModelSpec:
+        kwargs = {"in_features": len(modalities), "hidden": hidden, "num_classes": self.num_classes,
+                  "dropout": perturbation.dropout, "hidden_noise": perturbation.hidden_noise}
+        return ModelSpec("mlp", kwargs, tuple(modalities))

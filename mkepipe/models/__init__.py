@@ -1,0 +1,18 @@
+"""Model factories: every architecture is registered by name and built by :func:`create_model`."""
+from __future__ import annotations
+
+from typing import Any
+
+from torch import nn
+
+from mkepipe.registry import Registry
+
+MODELS: Registry = Registry("model")
+
+
+def create_model(name: str, **kwargs: Any) -> nn.Module:
+    """Build the registered model ``name`` with ``kwargs`` (stored in checkpoints as is)."""
+    return MODELS.get(name)(**kwargs)
+
+
+from mkepipe.models import mlp  # noqa: E402,F401  (registers its models)

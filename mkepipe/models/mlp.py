@@ -1,0 +1,33 @@
+"""The three-layer MLP of the authors' TwoMoon notebook."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mkepipe.models import MODELS
+from mkepipe.perturb import dropout, gaussian_noise
+
+
+@MODELS.register("mlp")
+class MLP(nn.Module):
+    """Linear → ReLU → dropout → (hidden noise) → Linear → ReLU → dropout → Linear.
+
+    ``dropout`` (T3) and ``hidden_noise`` (T2) act only in training mode.
+    """
+
+    def __init__(self, in_features: int, hidden: int, num_classes: int,
+                 dropout: float = 0.0, hidden_noise: float = 0.0) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(in_features, hidden)
+        self.fc2 = nn.Linear(hidden, hidden)
+        self.fc3 = nn.Linear(hidden, num_classes)
+        self.dropout = dropout
+        self.hidden_noise = hidden_noise
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = dropout(F.relu(self.fc1(x)), self.dropout, self.training)
+        if self.training:
+            h = gaussian_noise(h, self.hidden_noise)
+        h = dropout(F.relu(self.fc2(h)), self.dropout, self.training)
+        return self.fc3(h)

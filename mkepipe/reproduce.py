@@ -1,0 +1,135 @@
+"""``mke reproduce twomoon``: the whole of paper Table 1, side by side with the paper.
+
+Every cell goes through the same library calls as the pipeline stages (teacher training,
+a real label generation on disk, student training); seeds run in parallel processes.
+"""
+from __future__ import annotations
+
+import tempfile
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mkepipe.config import Params, load_params
+
+GRID = {"T1": ("input_noise", (0.0, 1.0, 2.0)), "T2": ("hidden_noise", (0.0, 5.0, 10.0)),
+        "T3": ("dropout", (0.0, 0.4, 0.8))}
+METHODS = ("um_student", "mm_student", "mm_student_sup")
+PAPER_TEACHER = 68.00
+PAPER_TABLE1 = {
+    "T1": {"um_student": (68.00, 69.90, 72.80), "mm_student": (68.85, 80.75, 83.15), "mm_student_sup": (88.05, 87.35, 86.95)},
+    "T2": {"um_student": (68.00, 68.95, 70.05), "mm_student": (68.85, 80.00, 82.10), "mm_student_sup": (88.05, 87.40, 86.40)},
+    "T3": {"um_student": (68.00, 68.40, 68.95), "mm_student": (68.85, 73.65, 79.20), "mm_student_sup": (88.05, 87.35, 86.90)},
+}
+
+
+def _with_perturbation(params: Params, field: str, strength: float) -> Params:
+    pert = params.student.perturbation.model_construct(input_noise=0.0, hidden_noise=0.0, dropout=0.0, **{field: strength})
+    return params.model_copy(update={"student": params.student.model_copy(update={"perturbation": pert})})
+
+
+def run_seed(params: Params, seed: int, workdir: str, keep_models: bool = False) -> dict[str, Any]:
+    """All cells of Table 1 for one seed: {(pert, strength, method): accuracy}."""
+    import torch
+
+    from mkepipe.data.manifest import sha256_file
+    from mkepipe.data.twomoon import make_splits
+    from mkepipe.experiments import create_experiment
+    from mkepipe.labels import LabelStore
+    from mkepipe.training.checkpoint import save_checkpoint
+    from mkepipe.training.runs import PseudoLabels, predict_logits, predict_probs, train_student, train_teacher
+
+    torch.set_num_threads(1)
+    exp = create_experiment("twomoon")
+    splits = make_splits(params.prepare)
+    test, unlabeled = splits["test"], splits["unlabeled"]
+    teacher, spec, _ = train_teacher(exp, params, splits["labeled"], seed=seed)
+    ckpt = save_checkpoint(Path(workdir) / f"teacher-{seed}.pt", teacher, spec, {"seed": seed})
+    probs = predict_probs(teacher, spec, unlabeled)
+    row = {sid: i for i, sid in enumerate(unlabeled.ids)}
+    gen = LabelStore(Path(workdir) / f"labels-{seed}").write(
+        unlabeled.ids, lambda ids: probs[[row[s] for s in ids]], kind="hard", num_classes=exp.num_classes,
+        teacher_hash=sha256_file(ckpt), dataset_hash="twomoon-in-memory", params={"kind": "hard"}, progress=False)
+    ids, hard, _, _ = gen.arrays()
+    labels = PseudoLabels(list(ids), hard)
+    cells: dict[str, float] = {"teacher": exp.score(predict_logits(teacher, spec, test), test.y)}
+    models: dict[str, Any] = {"teacher": (teacher, spec)}
+    for pert, (field, strengths) in GRID.items():
+        for strength in strengths:
+            p = _with_perturbation(params, field, strength)
+            for method in METHODS:
+                key = f"{pert}|{strength}|{method}"
+                shared = f"T1|0.0|{method}"
+                if strength == 0 and shared in cells:  # strength 0 is the same run for T1, T2, T3
+                    cells[key] = cells[shared]
+                    continue
+                truth = unlabeled.y if method == "mm_student_sup" else None
+                model, mspec, _ = train_student(exp, p, method, unlabeled=unlabeled, labels=labels, truth=truth, seed=seed)
+                cells[key] = exp.score(predict_logits(model, mspec, test), test.y)
+                if keep_models and pert == "T1" and strength == 2.0:
+                    models[method] = (model, mspec)
+    return {"seed": seed, "cells": cells, "models": models if keep_models else None}
+
+
+def table_rows(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Aggregate per-seed cells into the rows of ``table1.json``."""
+    seeds = [r["seed"] for r in results]
+
+    def row(pert: str, strength: float, method: str, key: str, paper: float) -> dict[str, Any]:
+        acc = np.array([r["cells"][key] for r in results])
+        return {"perturbation": pert, "strength": strength, "method": method, "accuracy_mean": round(float(acc.mean()), 2),
+                "accuracy_std": round(float(acc.std()), 2), "seeds": seeds, "paper": paper}
+
+    rows = [row("none", 0.0, "teacher", "teacher", PAPER_TEACHER)]
+    for pert, (_, strengths) in GRID.items():
+        for i, strength in enumerate(strengths):
+            for method in METHODS:
+                rows.append(row(pert, strength, method, f"{pert}|{strength}|{method}", PAPER_TABLE1[pert][method][i]))
+    return rows
+
+
+def reproduce(experiment: str, seeds: int = 10, out_dir: Path | None = None, params_path: str | Path = "params.yaml",
+              workers: int = 2) -> list[dict[str, Any]]:
+    """Run Table 1 over ``seeds`` seeds; write table1.json, table1.md and fig3_boundaries.png."""
+    from rich.progress import Progress
+
+    from mkepipe.evaluation.plots import decision_boundaries
+    from mkepipe.evaluation.reports import write_json
+    from mkepipe.summary import print_table1, table1_markdown
+
+    if experiment != "twomoon":
+        raise ValueError(f"no paper table is wired for {experiment!r}; available: twomoon")
+    params = load_params(params_path) if Path(params_path).exists() else Params()
+    params = params.model_copy(update={"experiment": "twomoon"})
+    out_dir = Path(out_dir or Path("reports") / experiment)
+    results = []
+    with tempfile.TemporaryDirectory(prefix="mke-reproduce-") as work, Progress(transient=True) as bar:
+        task = bar.add_task(f"Table 1 over {seeds} seeds", total=seeds)
+        first = run_seed(params, 0, work, keep_models=True)
+        results.append(first)
+        bar.advance(task)
+        with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
+            for res in pool.map(run_seed, [params] * (seeds - 1), range(1, seeds), [work] * (seeds - 1)):
+                results.append(res)
+                bar.advance(task)
+    rows = table_rows(results)
+    write_json(out_dir / "table1.json", rows)
+    (out_dir / "table1.md").write_text(table1_markdown(rows))
+    from mkepipe.data.twomoon import make_splits
+
+    test = make_splits(params.prepare)["test"]
+    points = np.concatenate([test.modalities["alpha"], test.modalities["beta"]], 1)
+    panels = [(title, *_model_and_inputs(first["models"][key])) for title, key in
+              (("UM teacher", "teacher"), ("UM student (T1, v0=2)", "um_student"), ("MM student (T1, v0=2)", "mm_student"))]
+    decision_boundaries(out_dir / "fig3_boundaries.png", panels, points, test.y, params.evaluate.grid_resolution)
+    print_table1(rows)
+    print(f"wrote {out_dir / 'table1.json'}, {out_dir / 'table1.md'}, {out_dir / 'fig3_boundaries.png'}")
+    return rows
+
+
+
+def _model_and_inputs(entry: tuple) -> tuple:
+    model, spec = entry
+    return model, spec.modalities

@@ -1,0 +1,140 @@
+"""One function per pipeline stage: paths and config in, files out.
+
+``dvc.yaml`` calls these through ``mke stage <name>``; the Prefect flow drives the same
+DVC stages, so there is exactly one implementation of each.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mkepipe.config import Params
+from mkepipe.data.manifest import read_manifest, sha256_file
+from mkepipe.evaluation.plots import decision_boundaries
+from mkepipe.evaluation.reports import write_csv, write_json
+from mkepipe.experiments import create_experiment
+from mkepipe.labels import Generation, LabelStore
+from mkepipe.training.checkpoint import load_checkpoint, save_checkpoint
+from mkepipe.training.runs import PseudoLabels, predict_logits, predict_probs, train_student, train_teacher
+
+PRIMARY = "student.pt"
+
+
+def prepare(params: Params, out_dir: Path) -> dict[str, Any]:
+    """Materialise the active experiment's dataset and manifest into ``out_dir``."""
+    exp = create_experiment(params.experiment)
+    return exp.prepare(params.prepare, Path(out_dir))
+
+
+def teacher(params: Params, data_dir: Path, out: Path, history: Path | None = None) -> dict[str, Any]:
+    """Train the unimodal teacher on D_l and save its checkpoint."""
+    exp = create_experiment(params.experiment)
+    labeled = exp.load(data_dir, "labeled")
+    model, spec, hist = train_teacher(exp, params, labeled)
+    meta = {"method": "teacher", "experiment": exp.name, "dataset_sha256": read_manifest(data_dir)["sha256"]}
+    save_checkpoint(out, model, spec, meta)
+    if history is not None:
+        write_csv(history, hist)
+    return meta
+
+
+def _class_prior(labels: np.ndarray, k: int) -> np.ndarray:
+    counts = np.bincount(labels[labels >= 0], minlength=k).astype(np.float64)
+    return counts / max(counts.sum(), 1.0)
+
+
+def pseudolabel(params: Params, data_dir: Path, teacher_path: Path, out_dir: Path) -> Generation:
+    """Have the teacher label D_u into a label generation under ``out_dir``."""
+    exp = create_experiment(params.experiment)
+    model, spec, _ = load_checkpoint(teacher_path)
+    unlabeled = exp.load(data_dir, "unlabeled")
+    row = {sid: i for i, sid in enumerate(unlabeled.ids)}
+
+    def label_fn(ids: list[str]) -> np.ndarray:
+        idx = [row[sid] for sid in ids]
+        sub = type(unlabeled)(list(ids), {m: a[idx] for m, a in unlabeled.modalities.items()})
+        return predict_probs(model, spec, sub)
+
+    cfg = params.pseudolabel
+    return LabelStore(out_dir).write(
+        unlabeled.ids, label_fn, kind=cfg.kind, num_classes=exp.num_classes,
+        teacher_hash=sha256_file(teacher_path), dataset_hash=read_manifest(data_dir)["sha256"],
+        params=cfg.model_dump(), encoding=cfg.encoding,
+        class_prior=_class_prior(exp.load(data_dir, "labeled").y, exp.num_classes))
+
+
+def read_pseudo_labels(labels_dir: Path) -> tuple[PseudoLabels, str]:
+    """The latest generation under ``labels_dir`` as training targets, and its kind."""
+    gen = LabelStore(labels_dir).latest()
+    if gen is None:
+        raise FileNotFoundError(f"{labels_dir}: no complete label generation; run the pseudolabel stage first")
+    ids, hard, probs, weight = gen.arrays()
+    return PseudoLabels(list(ids), hard, probs, weight), gen.manifest["kind"]
+
+
+def student(params: Params, data_dir: Path, labels_dir: Path, out_dir: Path,
+            history: Path | None = None) -> dict[str, str]:
+    """Train the configured student method and its baselines; save one checkpoint each.
+
+    ``out_dir/student.pt`` is the configured method (the next round's teacher);
+    ``out_dir/<method>.pt`` holds every method trained, baselines included.
+    """
+    exp = create_experiment(params.experiment)
+    labels, kind = read_pseudo_labels(labels_dir)
+    if kind != params.pseudolabel.kind:
+        params = params.model_copy(update={"pseudolabel": params.pseudolabel.model_copy(update={"kind": kind})})
+    unlabeled = exp.load(data_dir, "unlabeled")
+    labeled = exp.load(data_dir, "labeled")
+    methods = [params.student.method] + [m for m in params.student.baselines if m != params.student.method]
+    out_dir = Path(out_dir)
+    saved: dict[str, str] = {}
+    for name in methods:
+        truth = exp.load_unlabeled_truth(data_dir) if name == "mm_student_sup" else None
+        model, spec, hist = train_student(exp, params, name, unlabeled=unlabeled, labels=labels,
+                                          labeled=labeled, truth=truth)
+        meta = {"method": name, "experiment": exp.name, "labels": str(labels_dir)}
+        save_checkpoint(out_dir / f"{name}.pt", model, spec, meta)
+        saved[name] = str(out_dir / f"{name}.pt")
+        if name == params.student.method:
+            save_checkpoint(out_dir / PRIMARY, model, spec, meta)
+            if history is not None:
+                write_csv(history, hist)
+    return saved
+
+
+def evaluate(params: Params, data_dir: Path, teacher_path: Path, students_dir: Path, labels_dir: Path,
+             out_dir: Path, round_id: int = 1) -> dict[str, Any]:
+    """Score the round's teacher and every trained student on the test split.
+
+    Writes ``metrics.json`` (for ``dvc metrics``) and ``boundaries.png`` where the
+    experiment is two-dimensional.
+    """
+    exp = create_experiment(params.experiment)
+    test = exp.load(data_dir, "test")
+    t_model, t_spec, _ = load_checkpoint(teacher_path)
+    metrics: dict[str, Any] = {"round": round_id, f"teacher_{exp.metric}": exp.score(predict_logits(t_model, t_spec, test), test.y)}
+    students: dict[str, Any] = {}
+    for path in sorted(Path(students_dir).glob("*.pt")):
+        if path.name == PRIMARY:
+            continue
+        model, spec, meta = load_checkpoint(path)
+        students[meta["method"]] = (model, spec)
+        metrics.setdefault("methods", {})[meta["method"]] = exp.score(predict_logits(model, spec, test), test.y)
+    s_model, s_spec, s_meta = load_checkpoint(Path(students_dir) / PRIMARY)
+    metrics[f"student_{exp.metric}"] = exp.score(predict_logits(s_model, s_spec, test), test.y)
+    metrics["student_method"] = s_meta["method"]
+    labels, _ = read_pseudo_labels(labels_dir)
+    unlabeled = exp.load(data_dir, "unlabeled")
+    truth = exp.load_unlabeled_truth(data_dir)
+    metrics[f"pseudo_label_{exp.metric}"] = float((labels.aligned(unlabeled.ids).hard == truth).mean() * 100)
+    out_dir = Path(out_dir)
+    write_json(out_dir / "metrics.json", metrics)
+    if exp.planar:
+        panels = [("UM teacher", t_model, t_spec.modalities)]
+        panels += [(name.replace("_", " "), m, s.modalities) for name, (m, s) in students.items()
+                   if name in ("um_student", "mm_student")]
+        points = np.concatenate([test.modalities["alpha"], test.modalities["beta"]], 1)
+        decision_boundaries(out_dir / "boundaries.png", panels, points, test.y, params.evaluate.grid_resolution)
+    return metrics

@@ -1,0 +1,78 @@
+"""Human-facing results tables (rich in the terminal, Markdown in files)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+from rich.console import Console
+from rich.table import Table
+
+from mkepipe.config import Params
+from mkepipe.evaluation.reports import markdown_table
+
+LABELS = {"um_student": "UM student", "mm_student": "MM student", "mm_student_sup": "MM student (sup)",
+          "mm_student_noreg": "MM student (no reg)", "noisy_student": "NOISY student", "teacher": "UM teacher"}
+
+
+def round_rows(report_dir: Path, params: Params) -> list[tuple[int, dict[str, Any]]]:
+    rows = []
+    for r in params.rounds:
+        path = Path(report_dir) / f"round{r.id}" / "metrics.json"
+        if path.exists():
+            rows.append((r.id, json.loads(path.read_text())))
+    return rows
+
+
+def print_summary(report_dir: Path, params: Params, console: Console | None = None) -> int:
+    """Print every round's teacher, pseudo-label and method scores; 1 if no round ran yet."""
+    console = console or Console()
+    rows = round_rows(report_dir, params)
+    if not rows:
+        console.print(f"[red]no metrics under {report_dir}: run the pipeline first[/red]")
+        return 1
+    metric = "accuracy"
+    methods = sorted({m for _, r in rows for m in r.get("methods", {})})
+    table = Table(title=f"{params.experiment}: test {metric} (%)")
+    for col in ["round", "UM teacher", "pseudo labels (D_u)"] + [LABELS.get(m, m) for m in methods]:
+        table.add_column(col, justify="right")
+    for rid, r in rows:
+        cells = [str(rid), f"{r[f'teacher_{metric}']:.2f}", f"{r[f'pseudo_label_{metric}']:.2f}"]
+        cells += [f"{r['methods'][m]:.2f}" if m in r.get("methods", {}) else "–" for m in methods]
+        table.add_row(*cells)
+    console.print(table)
+    return 0
+
+
+def _cell(rows: Sequence[dict], pert: str, strength: float, method: str) -> dict:
+    return next(r for r in rows if r["perturbation"] == pert and r["strength"] == strength and r["method"] == method)
+
+
+def _grid(rows: Sequence[dict]):
+    for pert in ("T1", "T2", "T3"):
+        for strength in sorted({r["strength"] for r in rows if r["perturbation"] == pert}):
+            yield pert, strength, [_cell(rows, pert, strength, m) for m in ("um_student", "mm_student", "mm_student_sup")]
+
+
+def _fmt(r: dict) -> str:
+    return f"{r['accuracy_mean']:.2f} ± {r['accuracy_std']:.2f} ({r['paper']:.2f})"
+
+
+def table1_markdown(rows: Sequence[dict]) -> str:
+    teacher = _cell(rows, "none", 0.0, "teacher")
+    body = [[pert, strength, *(_fmt(c) for c in cells)] for pert, strength, cells in _grid(rows)]
+    seeds = len(teacher["seeds"])
+    return (f"# TwoMoon, paper Table 1 — ours (paper), test accuracy %, mean ± std over {seeds} seeds\n\n"
+            f"UM teacher: {_fmt(teacher)}\n\n"
+            + markdown_table(["perturbation", "strength", "UM student", "MM student", "MM student (sup)"], body))
+
+
+def print_table1(rows: Sequence[dict], console: Console | None = None) -> None:
+    console = console or Console()
+    teacher = _cell(rows, "none", 0.0, "teacher")
+    table = Table(title=f"TwoMoon Table 1 — ours (paper), {len(teacher['seeds'])} seeds; UM teacher {_fmt(teacher)}")
+    for col in ("T", "strength", "UM student", "MM student", "MM student (sup)"):
+        table.add_column(col, justify="right")
+    for pert, strength, cells in _grid(rows):
+        table.add_row(pert, f"{strength:g}", *(_fmt(c) for c in cells))
+    console.print(table)

@@ -1,0 +1,39 @@
+"""The one training loop every method shares."""
+from __future__ import annotations
+
+from typing import Callable, Iterable
+
+import torch
+from torch import nn
+
+from mkepipe.config import Perturbation
+from mkepipe.training.methods import Batch, TrainStep
+
+
+def fit(model: nn.Module, train_step: TrainStep, batches: Iterable[Batch], *, epochs: int, lr: float,
+        perturbation: Perturbation, on_epoch: Callable[[int], None] | None = None) -> list[dict[str, float]]:
+    """Plain SGD over ``batches`` for ``epochs``; returns one row of mean logged values per epoch.
+
+    ``batches`` is re-iterated every epoch (a list with one full batch for full-batch
+    training, as in the TwoMoon protocol).
+    """
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+    history: list[dict[str, float]] = []
+    model.train()
+    for epoch in range(epochs):
+        sums: dict[str, float] = {}
+        n = 0
+        for batch in batches:
+            out = train_step(model, batch, perturbation)
+            optimizer.zero_grad(set_to_none=True)
+            out["loss"].backward()
+            optimizer.step()
+            for k, v in out.items():
+                sums[k] = sums.get(k, 0.0) + float(v.detach())
+            n += 1
+        history.append({"epoch": epoch + 1, **{k: v / max(n, 1) for k, v in sums.items()}})
+        if on_epoch is not None:
+            on_epoch(epoch + 1)
+    model.eval()
+    return history
+

@@ -1,0 +1,58 @@
+"""Everything registered is tested the day it lands."""
+import numpy as np
+import pytest
+import torch
+
+from mkepipe.config import Params, Perturbation
+from mkepipe.experiments import create_experiment, experiment_names
+from mkepipe.models import MODELS, create_model
+from mkepipe.training.methods import METHODS
+from mkepipe.training.runs import PseudoLabels, train_student
+
+
+@pytest.mark.parametrize("name", experiment_names())
+def test_experiment_prepares_loads_and_builds_models(name, tmp_path):
+    exp = create_experiment(name)
+    manifest = exp.prepare(Params().prepare, tmp_path)
+    splits = {s: exp.load(tmp_path, s) for s in exp.splits}
+    assert manifest["num_samples"] == sum(len(s) for s in splits.values())
+    assert splits["unlabeled"].y is None, "D_u must come without labels"
+    assert set(exp.unimodal) <= set(splits["labeled"].modalities)
+    assert len(exp.load_unlabeled_truth(tmp_path)) == len(splits["unlabeled"])
+    for mods in (exp.unimodal, exp.multimodal):
+        spec = exp.model_spec(mods, 8, Perturbation())
+        logits = spec.build()(splits["test"].inputs(mods))
+        assert logits.shape == (len(splits["test"]), exp.num_classes)
+        assert 0 <= exp.score(logits, splits["test"].y) <= 100
+
+
+def test_unknown_names_are_clear():
+    with pytest.raises(KeyError, match="unknown experiment 'nope'; registered: twomoon"):
+        create_experiment("nope")
+    with pytest.raises(KeyError, match="unknown model"):
+        create_model("nope")
+
+
+@pytest.mark.parametrize("name", MODELS.names())
+def test_models_forward_backward(name):
+    model = create_model(name, in_features=2, hidden=4, num_classes=3)
+    out = model(torch.randn(5, 2))
+    out.sum().backward()
+    assert out.shape == (5, 3) and all(p.grad is not None for p in model.parameters())
+
+
+@pytest.mark.parametrize("method", [m for m in METHODS.names() if m != "teacher"])
+def test_every_student_method_trains(method):
+    exp = create_experiment("twomoon")
+    from mkepipe.data.twomoon import make_splits
+
+    splits = make_splits(Params().prepare)
+    u = splits["unlabeled"]
+    rng = np.random.default_rng(0)
+    probs = rng.dirichlet([1, 1], len(u)).astype(np.float32)
+    labels = PseudoLabels(u.ids, probs.argmax(1), probs)
+    params = Params(student={"epochs": 5})
+    model, spec, hist = train_student(exp, params, method, unlabeled=u, labels=labels, labeled=splits["labeled"],
+                                      truth=u.y)
+    assert len(hist) == 5 and np.isfinite(hist[-1]["loss"])
+    assert spec.modalities == (exp.multimodal if METHODS.get(method).multimodal else exp.unimodal)

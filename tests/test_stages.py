@@ -1,0 +1,33 @@
+"""The stage functions, called directly on the TwoMoon experiment (the DVC-free path)."""
+import json
+
+from mkepipe import stages
+from mkepipe.config import load_params
+from mkepipe.labels import LabelStore
+from tests.conftest import ROOT
+
+
+def test_stages_chain_through_files(tmp_path):
+    params = load_params(ROOT / "params.yaml")
+    data, teacher = tmp_path / "data", tmp_path / "models" / "teacher.pt"
+    manifest = stages.prepare(params, data)
+    assert manifest["num_samples"] == 500 and (data / "manifest.json").exists()
+
+    stages.teacher(params, data, teacher, tmp_path / "teacher_history.csv")
+    gen = stages.pseudolabel(params, data, teacher, tmp_path / "labels")
+    assert len(gen) == 270
+    assert gen.manifest["kind"] == "hard"
+    assert gen.manifest["dataset_hash"] == manifest["sha256"]
+    again = stages.pseudolabel(params, data, teacher, tmp_path / "labels")
+    assert again.id == gen.id, "same teacher + same data must give the same generation"
+
+    saved = stages.student(params, data, tmp_path / "labels", tmp_path / "round1", tmp_path / "hist.csv")
+    assert set(saved) == {params.student.method, *params.student.baselines}
+    metrics = stages.evaluate(params, data, teacher, tmp_path / "round1", tmp_path / "labels", tmp_path / "report")
+    on_disk = json.loads((tmp_path / "report" / "metrics.json").read_text())
+    assert on_disk == metrics
+    assert 50 <= metrics["teacher_accuracy"] <= 100 and 50 <= metrics["student_accuracy"] <= 100
+    assert set(metrics["methods"]) == set(saved)
+    assert (tmp_path / "report" / "boundaries.png").stat().st_size > 10_000
+    # the stored pseudo labels are exactly the teacher's argmax on D_u
+    assert LabelStore(tmp_path / "labels").latest().id == gen.id
