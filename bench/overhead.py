@@ -3,9 +3,11 @@
 Runs the same pipeline (a) as plain stage-function calls, (b) via ``dvc repro`` in a
 fresh git repository, (c) via ``prefect deployment run mke/twomoon --watch`` against a
 real local Prefect server, all in one process run so the ratios share the machine's
-state. Prints the figures and writes JSON.
+state. Each entry point runs ``--repeats`` times on a fresh project, interleaved, and
+the minimum counts (robust to other load on the machine). Prints the figures and
+writes JSON.
 
-    python bench/overhead.py [--out bench/results/overhead.json]
+    python bench/overhead.py [--repeats 2] [--out bench/results/overhead.json]
 """
 from __future__ import annotations
 
@@ -47,25 +49,31 @@ def timed(cmd: list[str], cwd: Path, env: dict) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "overhead.json")
     args = ap.parse_args()
+    times: dict[str, list[float]] = {k: [] for k in ("fn", "dvc", "dvc_noop", "prefect", "prefect_noop", "server")}
     with tempfile.TemporaryDirectory(prefix="mke-bench-") as tmp:
         tmp = Path(tmp)
-        fn = plain_calls(tmp / "plain")
-        (tmp / "dvc").mkdir()
-        root, env = make_project(tmp / "dvc")
-        dvc_full = timed(["dvc", "repro"], root, env)
-        dvc_noop = timed(["dvc", "repro"], root, env)
-        (tmp / "prefect").mkdir()
-        proot, penv0 = make_project(tmp / "prefect")
-        t0 = time.perf_counter()
-        with prefect_server(tmp / "prefect-home", penv0) as penv:
-            server_start = time.perf_counter() - t0
-            with served(proot, penv, "mke/twomoon"):
-                prefect_full = timed(["prefect", "deployment", "run", "mke/twomoon", "--watch"], proot, penv)
-                prefect_noop = timed(["prefect", "deployment", "run", "mke/twomoon", "--watch"], proot, penv)
+        for i in range(args.repeats):
+            rep = tmp / f"rep{i}"
+            times["fn"].append(plain_calls(rep / "plain"))
+            (rep / "dvc").mkdir(parents=True)
+            root, env = make_project(rep / "dvc")
+            times["dvc"].append(timed(["dvc", "repro"], root, env))
+            times["dvc_noop"].append(timed(["dvc", "repro"], root, env))
+            (rep / "prefect").mkdir()
+            proot, penv0 = make_project(rep / "prefect")
+            t0 = time.perf_counter()
+            with prefect_server(rep / "prefect-home", penv0) as penv:
+                times["server"].append(time.perf_counter() - t0)
+                with served(proot, penv, "mke/twomoon"):
+                    times["prefect"].append(timed(["prefect", "deployment", "run", "mke/twomoon", "--watch"], proot, penv))
+                    times["prefect_noop"].append(timed(["prefect", "deployment", "run", "mke/twomoon", "--watch"], proot, penv))
+    fn, dvc_full, dvc_noop, prefect_full, prefect_noop, server_start = (
+        min(times[k]) for k in ("fn", "dvc", "dvc_noop", "prefect", "prefect_noop", "server"))
     result = {
-        "pipeline": "twomoon, 2 rounds", "plain_calls_s": fn,
+        "pipeline": "twomoon, 2 rounds", "repeats": args.repeats, "all_times_s": times, "plain_calls_s": fn,
         "dvc_repro_s": dvc_full, "dvc_repro_noop_s": dvc_noop,
         "prefect_run_s": prefect_full, "prefect_run_noop_s": prefect_noop, "prefect_server_start_s": server_start,
         "dvc_overhead_s": dvc_full - fn, "dvc_ratio": dvc_full / fn,

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from mkepipe.config import Params, load_params
+from mkepipe.config import Params, Perturbation, load_params
 
 GRID = {"T1": ("input_noise", (0.0, 1.0, 2.0)), "T2": ("hidden_noise", (0.0, 5.0, 10.0)),
         "T3": ("dropout", (0.0, 0.4, 0.8))}
@@ -26,7 +26,7 @@ PAPER_TABLE1 = {
 
 
 def _with_perturbation(params: Params, field: str, strength: float) -> Params:
-    pert = params.student.perturbation.model_construct(input_noise=0.0, hidden_noise=0.0, dropout=0.0, **{field: strength})
+    pert = Perturbation(**{field: strength})
     return params.model_copy(update={"student": params.student.model_copy(update={"perturbation": pert})})
 
 

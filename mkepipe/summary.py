@@ -60,7 +60,7 @@ def _fmt(r: dict) -> str:
 
 def table1_markdown(rows: Sequence[dict]) -> str:
     teacher = _cell(rows, "none", 0.0, "teacher")
-    body = [[pert, strength, *(_fmt(c) for c in cells)] for pert, strength, cells in _grid(rows)]
+    body = [[pert, f"{strength:g}", *(_fmt(c) for c in cells)] for pert, strength, cells in _grid(rows)]
     seeds = len(teacher["seeds"])
     return (f"# TwoMoon, paper Table 1 — ours (paper), test accuracy %, mean ± std over {seeds} seeds\n\n"
             f"UM teacher: {_fmt(teacher)}\n\n"

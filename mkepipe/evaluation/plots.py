@@ -29,7 +29,7 @@ def decision_boundaries(path: str | Path, panels: Sequence[tuple[str, nn.Module,
         x = grid[:, : len(modalities)]
         with torch.no_grad():
             pred = model.eval()(torch.from_numpy(x)).argmax(1).numpy().reshape(gx.shape)
-        ax.contourf(gx, gy, pred, levels=[-0.5, 0.5, 1.5], colors=["#f4c7c3", "#c6dbef"], alpha=0.8)
+        ax.contourf(gx, gy, pred, levels=[-0.5, 0.5, 1.5], colors=["#c6dbef", "#f4c7c3"], alpha=0.8)
         ax.scatter(points[:, 0], points[:, 1], c=labels, cmap="coolwarm", s=8, edgecolors="none")
         ax.set_title(title)
         ax.set_xlabel("α (x-coordinate)")
