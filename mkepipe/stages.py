@@ -9,12 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from mkepipe.config import Params
 from mkepipe.data.manifest import read_manifest, sha256_file
 from mkepipe.evaluation.plots import decision_boundaries
 from mkepipe.evaluation.reports import write_csv, write_json
-from mkepipe.experiments import create_experiment
+from mkepipe.experiments import Experiment, create_experiment
 from mkepipe.labels import Generation, LabelStore
 from mkepipe.training.checkpoint import load_checkpoint, save_checkpoint
 from mkepipe.training.runs import PseudoLabels, predict_logits, predict_probs, train_student, train_teacher
@@ -22,15 +23,23 @@ from mkepipe.training.runs import PseudoLabels, predict_logits, predict_probs, t
 PRIMARY = "student.pt"
 
 
+def _experiment(params: Params) -> Experiment:
+    """The active experiment, with torch's thread count set to what its models need."""
+    exp = create_experiment(params.experiment)
+    if exp.num_threads:
+        torch.set_num_threads(exp.num_threads)
+    return exp
+
+
 def prepare(params: Params, out_dir: Path) -> dict[str, Any]:
     """Materialise the active experiment's dataset and manifest into ``out_dir``."""
-    exp = create_experiment(params.experiment)
+    exp = _experiment(params)
     return exp.prepare(params.prepare, Path(out_dir))
 
 
 def teacher(params: Params, data_dir: Path, out: Path, history: Path | None = None) -> dict[str, Any]:
     """Train the unimodal teacher on D_l and save its checkpoint."""
-    exp = create_experiment(params.experiment)
+    exp = _experiment(params)
     labeled = exp.load(data_dir, "labeled")
     model, spec, hist = train_teacher(exp, params, labeled)
     meta = {"method": "teacher", "experiment": exp.name, "dataset_sha256": read_manifest(data_dir)["sha256"]}
@@ -47,7 +56,7 @@ def _class_prior(labels: np.ndarray, k: int) -> np.ndarray:
 
 def pseudolabel(params: Params, data_dir: Path, teacher_path: Path, out_dir: Path) -> Generation:
     """Have the teacher label D_u into a label generation under ``out_dir``."""
-    exp = create_experiment(params.experiment)
+    exp = _experiment(params)
     model, spec, _ = load_checkpoint(teacher_path)
     unlabeled = exp.load(data_dir, "unlabeled")
     row = {sid: i for i, sid in enumerate(unlabeled.ids)}
@@ -81,7 +90,7 @@ def student(params: Params, data_dir: Path, labels_dir: Path, out_dir: Path,
     ``out_dir/student.pt`` is the configured method (the next round's teacher);
     ``out_dir/<method>.pt`` holds every method trained, baselines included.
     """
-    exp = create_experiment(params.experiment)
+    exp = _experiment(params)
     labels, kind = read_pseudo_labels(labels_dir)
     if kind != params.pseudolabel.kind:
         params = params.model_copy(update={"pseudolabel": params.pseudolabel.model_copy(update={"kind": kind})})
@@ -111,7 +120,7 @@ def evaluate(params: Params, data_dir: Path, teacher_path: Path, students_dir: P
     Writes ``metrics.json`` (for ``dvc metrics``) and ``boundaries.png`` where the
     experiment is two-dimensional.
     """
-    exp = create_experiment(params.experiment)
+    exp = _experiment(params)
     test = exp.load(data_dir, "test")
     t_model, t_spec, _ = load_checkpoint(teacher_path)
     metrics: dict[str, Any] = {"round": round_id, f"teacher_{exp.metric}": exp.score(predict_logits(t_model, t_spec, test), test.y)}

@@ -45,6 +45,7 @@ class Experiment(ABC):
     multimodal: tuple[str, ...] = ("alpha", "beta")
     splits: tuple[str, ...] = field(default=("labeled", "unlabeled", "test"))
     planar: bool = False  # inputs are (α, β) points: decision boundaries can be drawn
+    num_threads: int | None = None  # torch intra-op threads; 1 for tiny models, where more only spin
 
     @abstractmethod
     def prepare(self, cfg: PrepareConfig, out_dir: Path) -> dict:

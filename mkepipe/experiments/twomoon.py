@@ -19,6 +19,7 @@ class TwoMoon(Experiment):
     name: str = "twomoon"
     num_classes: int = 2
     planar: bool = True
+    num_threads: int | None = 1
 
     def prepare(self, cfg: PrepareConfig, out_dir: Path) -> dict:
         return data.write_dataset(data.make_splits(cfg), out_dir)
