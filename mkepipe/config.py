@@ -38,19 +38,23 @@ class Round(_Section):
     teacher: str = Field(min_length=1, description="checkpoint path relative to models/<experiment>/")
 
 
-class PrepareConfig(_Section):
-    n_samples: int = Field(500, ge=20)
-    noise: float = Field(0.1, ge=0)
-    random_state: int = 42
-    test_size: float = Field(0.4, gt=0, lt=1)
-    unlabeled_fraction: float = Field(0.9, gt=0, lt=1)
+class TrainConfig(_Section):
+    """What every training run shares: schedule, optimiser and perturbation."""
 
-
-class TeacherConfig(_Section):
-    hidden: int = Field(32, ge=1)
-    epochs: int = Field(1000, ge=1)
-    lr: float = Field(0.01, gt=0)
+    epochs: int = Field(ge=1)
+    lr: float = Field(gt=0)
+    batch_size: int | None = Field(None, ge=1, description="None: full batch")
+    momentum: float = Field(0.0, ge=0, lt=1)
+    weight_decay: float = Field(0.0, ge=0)
     perturbation: Perturbation = Perturbation()
+
+
+StudentMethod = Literal["um_student", "noisy_student", "mm_student", "mm_student_noreg", "mm_student_sup"]
+
+
+class StudentMethods(_Section):
+    method: StudentMethod = "mm_student"
+    baselines: list[StudentMethod] = ["um_student", "noisy_student", "mm_student_noreg", "mm_student_sup"]
 
 
 class PseudolabelConfig(_Section):
@@ -58,32 +62,69 @@ class PseudolabelConfig(_Section):
     encoding: Literal["float16", "sparse-q8"] = "float16"
 
 
-StudentMethod = Literal["um_student", "noisy_student", "mm_student", "mm_student_noreg", "mm_student_sup"]
+class TwoMoonPrepare(_Section):
+    """The TwoMoon protocol of the authors' notebook."""
+
+    n_samples: int = Field(500, ge=20)
+    noise: float = Field(0.1, ge=0)
+    random_state: int = 42
+    test_size: float = Field(0.4, gt=0, lt=1)
+    unlabeled_fraction: float = Field(0.9, gt=0, lt=1)
 
 
-class StudentConfig(_Section):
-    method: StudentMethod = "mm_student"
-    baselines: list[StudentMethod] = ["um_student", "mm_student_noreg", "mm_student_sup"]
-    hidden: int = Field(16, ge=1)
+class TwoMoonTeacher(TrainConfig):
+    hidden: int = Field(32, ge=1)
+    epochs: int = Field(1000, ge=1)
+    lr: float = Field(0.01, gt=0)
+
+
+class TwoMoonStudent(TrainConfig, StudentMethods):
+    hidden: int = Field(16, ge=1, description="hidden width of multimodal students")
     um_hidden: int = Field(32, ge=1, description="hidden width of unimodal students")
     epochs: int = Field(2000, ge=1)
     lr: float = Field(0.01, gt=0)
     perturbation: Perturbation = Perturbation(input_noise=2.0)
 
 
-class EvaluateConfig(_Section):
+class TwoMoonEvaluate(_Section):
     grid_resolution: int = Field(200, ge=10, le=2000)
 
 
+class PrepareSections(_Section):
+    twomoon: TwoMoonPrepare = TwoMoonPrepare()
+
+
+class TeacherSections(_Section):
+    twomoon: TwoMoonTeacher = TwoMoonTeacher()
+
+
+class PseudolabelSections(_Section):
+    twomoon: PseudolabelConfig = PseudolabelConfig()
+
+
+class StudentSections(_Section):
+    twomoon: TwoMoonStudent = TwoMoonStudent()
+
+
+class EvaluateSections(_Section):
+    twomoon: TwoMoonEvaluate = TwoMoonEvaluate()
+
+
+SECTIONS = ("prepare", "teacher", "pseudolabel", "student", "evaluate")
+
+
 class Params(_Section):
+    """``params.yaml``: every stage section holds one sub-section per experiment, so
+    ``dvc exp run -S experiment=<name>`` switches experiments without editing anything else."""
+
     experiment: str = "twomoon"
     seed: int = 0
     rounds: list[Round] = Field(default_factory=lambda: [Round(id=1, teacher="teacher.pt")], min_length=1)
-    prepare: PrepareConfig = PrepareConfig()
-    teacher: TeacherConfig = TeacherConfig()
-    pseudolabel: PseudolabelConfig = PseudolabelConfig()
-    student: StudentConfig = StudentConfig()
-    evaluate: EvaluateConfig = EvaluateConfig()
+    prepare: PrepareSections = PrepareSections()
+    teacher: TeacherSections = TeacherSections()
+    pseudolabel: PseudolabelSections = PseudolabelSections()
+    student: StudentSections = StudentSections()
+    evaluate: EvaluateSections = EvaluateSections()
 
     @model_validator(mode="after")
     def _check(self) -> "Params":
@@ -95,6 +136,18 @@ class Params(_Section):
         if ids != list(range(1, len(ids) + 1)):
             raise ValueError(f"rounds must be numbered 1..n in order, got ids {ids}")
         return self
+
+    def active(self, section: str) -> Any:
+        """The active experiment's config of ``section`` (e.g. ``params.active("teacher")``)."""
+        if section not in SECTIONS:
+            raise KeyError(f"unknown section {section!r}; expected one of {SECTIONS}")
+        return getattr(getattr(self, section), self.experiment)
+
+    def with_active(self, section: str, **changes: Any) -> "Params":
+        """A copy with fields of the active experiment's ``section`` replaced."""
+        sections = getattr(self, section)
+        cfg = getattr(sections, self.experiment).model_copy(update=changes)
+        return self.model_copy(update={section: sections.model_copy(update={self.experiment: cfg})})
 
     def round(self, round_id: int) -> Round:
         for r in self.rounds:

@@ -26,8 +26,7 @@ PAPER_TABLE1 = {
 
 
 def _with_perturbation(params: Params, field: str, strength: float) -> Params:
-    pert = Perturbation(**{field: strength})
-    return params.model_copy(update={"student": params.student.model_copy(update={"perturbation": pert})})
+    return params.with_active("student", perturbation=Perturbation(**{field: strength}))
 
 
 def run_seed(params: Params, seed: int, workdir: str, keep_models: bool = False) -> dict[str, Any]:
@@ -43,7 +42,7 @@ def run_seed(params: Params, seed: int, workdir: str, keep_models: bool = False)
 
     torch.set_num_threads(1)
     exp = create_experiment("twomoon")
-    splits = make_splits(params.prepare)
+    splits = make_splits(params.active("prepare"))
     test, unlabeled = splits["test"], splits["unlabeled"]
     teacher, spec, _ = train_teacher(exp, params, splits["labeled"], seed=seed)
     ckpt = save_checkpoint(Path(workdir) / f"teacher-{seed}.pt", teacher, spec, {"seed": seed})
@@ -119,11 +118,12 @@ def reproduce(experiment: str, seeds: int = 10, out_dir: Path | None = None, par
     (out_dir / "table1.md").write_text(table1_markdown(rows))
     from mkepipe.data.twomoon import make_splits
 
-    test = make_splits(params.prepare)["test"]
+    test = make_splits(params.active("prepare"))["test"]
     points = np.concatenate([test.modalities["alpha"], test.modalities["beta"]], 1)
     panels = [(title, *_model_and_inputs(first["models"][key])) for title, key in
               (("UM teacher", "teacher"), ("UM student (T1, v0=2)", "um_student"), ("MM student (T1, v0=2)", "mm_student"))]
-    decision_boundaries(out_dir / "fig3_boundaries.png", panels, points, test.y, params.evaluate.grid_resolution)
+    decision_boundaries(out_dir / "fig3_boundaries.png", panels, points, test.y,
+                        params.active("evaluate").grid_resolution)
     print_table1(rows)
     print(f"wrote {out_dir / 'table1.json'}, {out_dir / 'table1.md'}, {out_dir / 'fig3_boundaries.png'}")
     return rows

@@ -34,7 +34,7 @@ def _experiment(params: Params) -> Experiment:
 def prepare(params: Params, out_dir: Path) -> dict[str, Any]:
     """Materialise the active experiment's dataset and manifest into ``out_dir``."""
     exp = _experiment(params)
-    return exp.prepare(params.prepare, Path(out_dir))
+    return exp.prepare(params.active("prepare"), Path(out_dir))
 
 
 def teacher(params: Params, data_dir: Path, out: Path, history: Path | None = None) -> dict[str, Any]:
@@ -66,7 +66,7 @@ def pseudolabel(params: Params, data_dir: Path, teacher_path: Path, out_dir: Pat
         sub = type(unlabeled)(list(ids), {m: a[idx] for m, a in unlabeled.modalities.items()})
         return predict_probs(model, spec, sub)
 
-    cfg = params.pseudolabel
+    cfg = params.active("pseudolabel")
     return LabelStore(out_dir).write(
         unlabeled.ids, label_fn, kind=cfg.kind, num_classes=exp.num_classes,
         teacher_hash=sha256_file(teacher_path), dataset_hash=read_manifest(data_dir)["sha256"],
@@ -92,21 +92,20 @@ def student(params: Params, data_dir: Path, labels_dir: Path, out_dir: Path,
     """
     exp = _experiment(params)
     labels, kind = read_pseudo_labels(labels_dir)
-    if kind != params.pseudolabel.kind:
-        params = params.model_copy(update={"pseudolabel": params.pseudolabel.model_copy(update={"kind": kind})})
     unlabeled = exp.load(data_dir, "unlabeled")
     labeled = exp.load(data_dir, "labeled")
-    methods = [params.student.method] + [m for m in params.student.baselines if m != params.student.method]
+    cfg = params.active("student")
+    methods = [cfg.method] + [m for m in cfg.baselines if m != cfg.method]
     out_dir = Path(out_dir)
     saved: dict[str, str] = {}
     for name in methods:
         truth = exp.load_unlabeled_truth(data_dir) if name == "mm_student_sup" else None
-        model, spec, hist = train_student(exp, params, name, unlabeled=unlabeled, labels=labels,
+        model, spec, hist = train_student(exp, params, name, unlabeled=unlabeled, labels=labels, kind=kind,
                                           labeled=labeled, truth=truth)
         meta = {"method": name, "experiment": exp.name, "labels": str(labels_dir)}
         save_checkpoint(out_dir / f"{name}.pt", model, spec, meta)
         saved[name] = str(out_dir / f"{name}.pt")
-        if name == params.student.method:
+        if name == cfg.method:
             save_checkpoint(out_dir / PRIMARY, model, spec, meta)
             if history is not None:
                 write_csv(history, hist)
@@ -145,5 +144,6 @@ def evaluate(params: Params, data_dir: Path, teacher_path: Path, students_dir: P
         panels += [(name.replace("_", " "), m, s.modalities) for name, (m, s) in students.items()
                    if name in ("um_student", "mm_student")]
         points = np.concatenate([test.modalities["alpha"], test.modalities["beta"]], 1)
-        decision_boundaries(out_dir / "boundaries.png", panels, points, test.y, params.evaluate.grid_resolution)
+        decision_boundaries(out_dir / "boundaries.png", panels, points, test.y,
+                            params.active("evaluate").grid_resolution)
     return metrics

@@ -12,12 +12,13 @@ def test_repository_params_are_valid():
 
 
 @pytest.mark.parametrize("raw, key", [
-    ({"student": {"epochz": 3}}, "student.epochz"),
-    ({"teacher": {"epochs": "many"}}, "teacher.epochs"),
-    ({"student": {"perturbation": {"dropout": 1.5}}}, "student.perturbation.dropout"),
-    ({"student": {"perturbation": {"input_noise": -1}}}, "student.perturbation.input_noise"),
-    ({"pseudolabel": {"kind": "fuzzy"}}, "pseudolabel.kind"),
-    ({"teacher": {"lr": 0}}, "teacher.lr"),
+    ({"student": {"twomoon": {"epochz": 3}}}, "student.twomoon.epochz"),
+    ({"teacher": {"twomoon": {"epochs": "many"}}}, "teacher.twomoon.epochs"),
+    ({"student": {"twomoon": {"perturbation": {"dropout": 1.5}}}}, "student.twomoon.perturbation.dropout"),
+    ({"student": {"twomoon": {"perturbation": {"input_noise": -1}}}}, "student.twomoon.perturbation.input_noise"),
+    ({"pseudolabel": {"twomoon": {"kind": "fuzzy"}}}, "pseudolabel.twomoon.kind"),
+    ({"teacher": {"twomoon": {"lr": 0}}}, "teacher.twomoon.lr"),
+    ({"teacher": {"mars": {}}}, "teacher.mars"),
     ({"bogus": 1}, "bogus"),
     ({"rounds": [{"id": 1, "teacher": "teacher.pt", "extra": 1}]}, "rounds.0.extra"),
 ])
@@ -36,15 +37,16 @@ def test_unknown_experiment_and_bad_rounds():
 
 def test_defaults_are_the_twomoon_protocol():
     p = Params()
-    assert (p.teacher.hidden, p.teacher.epochs, p.student.hidden, p.student.epochs) == (32, 1000, 16, 2000)
+    t, s = p.active("teacher"), p.active("student")
+    assert (t.hidden, t.epochs, s.hidden, s.epochs, s.batch_size) == (32, 1000, 16, 2000, None)
 
 
 def test_cli_exits_2_before_writing(tmp_path, capsys):
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["student"]["perturbation"]["dropout"] = 2.0
+    params["student"]["twomoon"]["perturbation"]["dropout"] = 2.0
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump(params))
     out = tmp_path / "data"
     assert main(["--params", str(path), "stage", "prepare", "--out", str(out)]) == 2
-    assert "student.perturbation.dropout" in capsys.readouterr().err
+    assert "student.twomoon.perturbation.dropout" in capsys.readouterr().err
     assert not out.exists()

@@ -27,7 +27,7 @@ def test_dvc_repro_runs_everything_then_nothing(project):
 
     run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "add", "-A"], root, env)
     run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "run"], root, env)
-    exp = run(["dvc", "exp", "run", "-S", "student.perturbation.input_noise=1.0"], root, env).stdout
+    exp = run(["dvc", "exp", "run", "-S", "student.twomoon.perturbation.input_noise=1.0"], root, env).stdout
     assert "Running stage 'student@0'" in exp and "Running stage 'teacher'" not in exp
     shown = run(["dvc", "exp", "show", "--json"], root, env).stdout
     assert '"input_noise": 1.0' in shown.replace("1.0,", "1.0")

@@ -13,16 +13,18 @@ from mkepipe.training.runs import PseudoLabels, train_student
 @pytest.mark.parametrize("name", experiment_names())
 def test_experiment_prepares_loads_and_builds_models(name, tmp_path):
     exp = create_experiment(name)
-    manifest = exp.prepare(Params().prepare, tmp_path)
+    manifest = exp.prepare(Params(experiment=name).active("prepare"), tmp_path)
     splits = {s: exp.load(tmp_path, s) for s in exp.splits}
     assert manifest["num_samples"] == sum(len(s) for s in splits.values())
     assert splits["unlabeled"].y is None, "D_u must come without labels"
     assert set(exp.unimodal) <= set(splits["labeled"].modalities)
     assert len(exp.load_unlabeled_truth(tmp_path)) == len(splits["unlabeled"])
-    for mods in (exp.unimodal, exp.multimodal):
-        spec = exp.model_spec(mods, 8, Perturbation())
+    cfg = Params(experiment=name).active("student")
+    for role, mods in (("teacher", exp.unimodal), ("um_student", exp.unimodal), ("mm_student", exp.multimodal)):
+        spec = exp.model_spec(role, cfg, Perturbation())
+        assert spec.modalities == mods
         logits = spec.build()(splits["test"].inputs(mods))
-        assert logits.shape == (len(splits["test"]), exp.num_classes)
+        assert logits.shape[:2] == (len(splits["test"]), exp.num_classes)
         assert 0 <= exp.score(logits, splits["test"].y) <= 100
 
 
@@ -46,13 +48,14 @@ def test_every_student_method_trains(method):
     exp = create_experiment("twomoon")
     from mkepipe.data.twomoon import make_splits
 
-    splits = make_splits(Params().prepare)
+    splits = make_splits(Params().active("prepare"))
     u = splits["unlabeled"]
     rng = np.random.default_rng(0)
     probs = rng.dirichlet([1, 1], len(u)).astype(np.float32)
     labels = PseudoLabels(u.ids, probs.argmax(1), probs)
-    params = Params(student={"epochs": 5})
-    model, spec, hist = train_student(exp, params, method, unlabeled=u, labels=labels, labeled=splits["labeled"],
-                                      truth=u.y)
+    params = Params(student={"twomoon": {"epochs": 5}})
+    for kind in ("hard", "soft", "weighted"):
+        model, spec, hist = train_student(exp, params, method, unlabeled=u, labels=labels, kind=kind,
+                                          labeled=splits["labeled"], truth=u.y)
     assert len(hist) == 5 and np.isfinite(hist[-1]["loss"])
     assert spec.modalities == (exp.multimodal if METHODS.get(method).multimodal else exp.unimodal)

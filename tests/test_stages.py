@@ -22,7 +22,8 @@ def test_stages_chain_through_files(tmp_path):
     assert again.id == gen.id, "same teacher + same data must give the same generation"
 
     saved = stages.student(params, data, tmp_path / "labels", tmp_path / "round1", tmp_path / "hist.csv")
-    assert set(saved) == {params.student.method, *params.student.baselines}
+    cfg = params.active("student")
+    assert set(saved) == {cfg.method, *cfg.baselines}
     metrics = stages.evaluate(params, data, teacher, tmp_path / "round1", tmp_path / "labels", tmp_path / "report")
     on_disk = json.loads((tmp_path / "report" / "metrics.json").read_text())
     assert on_disk == metrics

@@ -14,7 +14,7 @@ from sklearn.datasets import make_moons
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
-from mkepipe.config import PrepareConfig
+from mkepipe.config import TwoMoonPrepare
 from mkepipe.data.manifest import sha256_bytes, write_manifest
 from mkepipe.data.split import Split
 from mkepipe.fileio import atomic_write
@@ -23,7 +23,7 @@ SPLITS = ("labeled", "unlabeled", "test")
 TRUTH = "unlabeled_truth"
 
 
-def make_splits(cfg: PrepareConfig) -> dict[str, Split]:
+def make_splits(cfg: TwoMoonPrepare) -> dict[str, Split]:
     """Generate the TwoMoon splits in memory (deterministic for a given config)."""
     x, y = make_moons(cfg.n_samples, noise=cfg.noise, random_state=cfg.random_state)
     x = StandardScaler().fit_transform(x).astype(np.float32)

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from mkepipe.config import Perturbation, PrepareConfig
+from mkepipe.config import Perturbation, TrainConfig
 from mkepipe.data.split import Split
 from mkepipe.models import create_model
 
@@ -48,7 +48,7 @@ class Experiment(ABC):
     num_threads: int | None = None  # torch intra-op threads; 1 for tiny models, where more only spin
 
     @abstractmethod
-    def prepare(self, cfg: PrepareConfig, out_dir: Path) -> dict:
+    def prepare(self, cfg: Any, out_dir: Path) -> dict:
         """Materialise the dataset and its manifest into ``out_dir``; return the manifest."""
 
     @abstractmethod
@@ -60,8 +60,9 @@ class Experiment(ABC):
         """True labels of D_u: only for the MM (sup) bound and label-quality reports."""
 
     @abstractmethod
-    def model_spec(self, modalities: tuple[str, ...], hidden: int, perturbation: Perturbation) -> ModelSpec:
-        """The model for the given inputs, with T2/T3 built in."""
+    def model_spec(self, role: str, cfg: TrainConfig, perturbation: Perturbation) -> ModelSpec:
+        """The model for ``role`` (``teacher``, ``um_student``, ``mm_student``) with T2/T3
+        built in; unimodal roles see ``self.unimodal``, ``mm_student`` ``self.multimodal``."""
 
     def score(self, logits: torch.Tensor, y: np.ndarray) -> float:
         """The experiment's metric in percent (accuracy by default)."""

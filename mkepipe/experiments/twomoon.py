@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mkepipe.config import Perturbation, PrepareConfig
+from mkepipe.config import Perturbation, TrainConfig, TwoMoonPrepare
 from mkepipe.data import twomoon as data
 from mkepipe.data.split import Split
 from mkepipe.experiments import EXPERIMENTS
@@ -21,7 +21,7 @@ class TwoMoon(Experiment):
     planar: bool = True
     num_threads: int | None = 1
 
-    def prepare(self, cfg: PrepareConfig, out_dir: Path) -> dict:
+    def prepare(self, cfg: TwoMoonPrepare, out_dir: Path) -> dict:
         return data.write_dataset(data.make_splits(cfg), out_dir)
 
     def load(self, data_dir: Path, split: str) -> Split:
@@ -30,7 +30,9 @@ class TwoMoon(Experiment):
     def load_unlabeled_truth(self, data_dir: Path) -> np.ndarray:
         return data.load_unlabeled_truth(data_dir)
 
-    def model_spec(self, modalities: tuple[str, ...], hidden: int, perturbation: Perturbation) -> ModelSpec:
+    def model_spec(self, role: str, cfg: TrainConfig, perturbation: Perturbation) -> ModelSpec:
+        modalities = self.multimodal if role == "mm_student" else self.unimodal
+        hidden = cfg.um_hidden if role == "um_student" else cfg.hidden
         kwargs = {"in_features": len(modalities), "hidden": hidden, "num_classes": self.num_classes,
                   "dropout": perturbation.dropout, "hidden_noise": perturbation.hidden_noise}
         return ModelSpec("mlp", kwargs, tuple(modalities))

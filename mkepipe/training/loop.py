@@ -11,13 +11,14 @@ from mkepipe.training.methods import Batch, TrainStep
 
 
 def fit(model: nn.Module, train_step: TrainStep, batches: Iterable[Batch], *, epochs: int, lr: float,
-        perturbation: Perturbation, on_epoch: Callable[[int], None] | None = None) -> list[dict[str, float]]:
-    """Plain SGD over ``batches`` for ``epochs``; returns one row of mean logged values per epoch.
+        perturbation: Perturbation, momentum: float = 0.0, weight_decay: float = 0.0,
+        on_epoch: Callable[[int], None] | None = None) -> list[dict[str, float]]:
+    """SGD over ``batches`` for ``epochs``; returns one row of mean logged values per epoch.
 
     ``batches`` is re-iterated every epoch (a list with one full batch for full-batch
     training, as in the TwoMoon protocol).
     """
-    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
     history: list[dict[str, float]] = []
     model.train()
     for epoch in range(epochs):
