@@ -13,7 +13,6 @@ import torch
 
 from mkepipe.config import Params
 from mkepipe.data.manifest import read_manifest, sha256_file
-from mkepipe.evaluation.plots import decision_boundaries
 from mkepipe.evaluation.reports import write_csv, write_json
 from mkepipe.experiments import Experiment, create_experiment
 from mkepipe.labels import Generation, LabelStore
@@ -114,36 +113,37 @@ def student(params: Params, data_dir: Path, labels_dir: Path, out_dir: Path,
 
 def evaluate(params: Params, data_dir: Path, teacher_path: Path, students_dir: Path, labels_dir: Path,
              out_dir: Path, round_id: int = 1) -> dict[str, Any]:
-    """Score the round's teacher and every trained student on the test split.
+    """Score the round's teacher, every trained student and the pseudo labels.
 
-    Writes ``metrics.json`` (for ``dvc metrics``) and ``boundaries.png`` where the
-    experiment is two-dimensional.
+    Writes ``metrics.json`` (for ``dvc metrics``: headline scores flat, every metric of
+    every model under ``details``) and the experiment's figures into ``out_dir``.
     """
     exp = _experiment(params)
     test = exp.load(data_dir, "test")
-    t_model, t_spec, _ = load_checkpoint(teacher_path)
-    metrics: dict[str, Any] = {"round": round_id, f"teacher_{exp.metric}": exp.score(predict_logits(t_model, t_spec, test), test.y)}
-    students: dict[str, Any] = {}
+    models = {"teacher": load_checkpoint(teacher_path)[:2]}
     for path in sorted(Path(students_dir).glob("*.pt")):
-        if path.name == PRIMARY:
-            continue
-        model, spec, meta = load_checkpoint(path)
-        students[meta["method"]] = (model, spec)
-        metrics.setdefault("methods", {})[meta["method"]] = exp.score(predict_logits(model, spec, test), test.y)
-    s_model, s_spec, s_meta = load_checkpoint(Path(students_dir) / PRIMARY)
-    metrics[f"student_{exp.metric}"] = exp.score(predict_logits(s_model, s_spec, test), test.y)
-    metrics["student_method"] = s_meta["method"]
+        if path.name != PRIMARY:
+            model, spec, meta = load_checkpoint(path)
+            models[meta["method"]] = (model, spec)
+    primary = load_checkpoint(Path(students_dir) / PRIMARY)[2]["method"]
+    details = {name: exp.metrics(predict_logits(m, s, test), test.y) for name, (m, s) in models.items()}
+
     labels, _ = read_pseudo_labels(labels_dir)
     unlabeled = exp.load(data_dir, "unlabeled")
     truth = exp.load_unlabeled_truth(data_dir)
-    metrics[f"pseudo_label_{exp.metric}"] = float((labels.aligned(unlabeled.ids).hard == truth).mean() * 100)
+    hard = torch.from_numpy(labels.aligned(unlabeled.ids).hard.astype(np.int64))
+    one_hot = torch.nn.functional.one_hot(hard, exp.num_classes).movedim(-1, 1).float()
+    details["pseudo_labels"] = exp.metrics(one_hot, truth)
+
+    m = exp.metric
+    metrics: dict[str, Any] = {
+        "round": round_id, "student_method": primary,
+        f"teacher_{m}": details["teacher"][m], f"student_{m}": details[primary][m],
+        f"pseudo_label_{m}": details["pseudo_labels"][m],
+        "methods": {name: d[m] for name, d in details.items() if name not in ("teacher", "pseudo_labels")},
+        "details": details,
+    }
     out_dir = Path(out_dir)
     write_json(out_dir / "metrics.json", metrics)
-    if exp.planar:
-        panels = [("UM teacher", t_model, t_spec.modalities)]
-        panels += [(name.replace("_", " "), m, s.modalities) for name, (m, s) in students.items()
-                   if name in ("um_student", "mm_student")]
-        points = np.concatenate([test.modalities["alpha"], test.modalities["beta"]], 1)
-        decision_boundaries(out_dir / "boundaries.png", panels, points, test.y,
-                            params.active("evaluate").grid_resolution)
+    exp.figures(out_dir, test, models, params)
     return metrics

@@ -31,9 +31,11 @@ def print_summary(report_dir: Path, params: Params, console: Console | None = No
     if not rows:
         console.print(f"[red]no metrics under {report_dir}: run the pipeline first[/red]")
         return 1
-    metric = "accuracy"
+    from mkepipe.experiments import create_experiment
+
+    metric = create_experiment(params.experiment).metric
     methods = sorted({m for _, r in rows for m in r.get("methods", {})})
-    table = Table(title=f"{params.experiment}: test {metric} (%)")
+    table = Table(title=f"{params.experiment}: test {metric} (%) per round")
     for col in ["round", "UM teacher", "pseudo labels (D_u)"] + [LABELS.get(m, m) for m in methods]:
         table.add_column(col, justify="right")
     for rid, r in rows:

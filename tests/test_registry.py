@@ -21,7 +21,7 @@ def test_experiment_prepares_loads_and_builds_models(name, tmp_path):
     assert len(exp.load_unlabeled_truth(tmp_path)) == len(splits["unlabeled"])
     cfg = Params(experiment=name).active("student")
     for role, mods in (("teacher", exp.unimodal), ("um_student", exp.unimodal), ("mm_student", exp.multimodal)):
-        spec = exp.model_spec(role, cfg, Perturbation())
+        spec = exp.model_spec(role, cfg, Perturbation(), splits["test"].channels())
         assert spec.modalities == mods
         logits = spec.build()(splits["test"].inputs(mods))
         assert logits.shape[:2] == (len(splits["test"]), exp.num_classes)

@@ -19,6 +19,10 @@ class Split:
     def __len__(self) -> int:
         return len(self.ids)
 
+    def channels(self) -> dict[str, int]:
+        """Channel (feature) count of each modality: axis 1 of its array."""
+        return {m: int(a.shape[1]) for m, a in self.modalities.items()}
+
     def inputs(self, modalities: tuple[str, ...]) -> torch.Tensor:
         """Concatenate the requested modalities along the feature axis."""
         missing = [m for m in modalities if m not in self.modalities]

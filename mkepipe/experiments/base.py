@@ -44,7 +44,6 @@ class Experiment(ABC):
     unimodal: tuple[str, ...] = ("alpha",)
     multimodal: tuple[str, ...] = ("alpha", "beta")
     splits: tuple[str, ...] = field(default=("labeled", "unlabeled", "test"))
-    planar: bool = False  # inputs are (α, β) points: decision boundaries can be drawn
     num_threads: int | None = None  # torch intra-op threads; 1 for tiny models, where more only spin
 
     @abstractmethod
@@ -60,9 +59,20 @@ class Experiment(ABC):
         """True labels of D_u: only for the MM (sup) bound and label-quality reports."""
 
     @abstractmethod
-    def model_spec(self, role: str, cfg: TrainConfig, perturbation: Perturbation) -> ModelSpec:
+    def model_spec(self, role: str, cfg: TrainConfig, perturbation: Perturbation,
+                   channels: dict[str, int]) -> ModelSpec:
         """The model for ``role`` (``teacher``, ``um_student``, ``mm_student``) with T2/T3
-        built in; unimodal roles see ``self.unimodal``, ``mm_student`` ``self.multimodal``."""
+        built in; unimodal roles see ``self.unimodal``, ``mm_student`` ``self.multimodal``.
+        ``channels`` gives each modality's channel count in the data."""
+
+    def metrics(self, logits: torch.Tensor, y: np.ndarray) -> dict[str, Any]:
+        """Every metric the experiment reports; ``self.metric`` is the headline one."""
+        return {self.metric: self.score(logits, y)}
+
+    def figures(self, out_dir: Path, test: Split, models: dict[str, tuple[nn.Module, ModelSpec]],
+                params: Any) -> list[Path]:
+        """PNG figures of the evaluated models (none by default)."""
+        return []
 
     def score(self, logits: torch.Tensor, y: np.ndarray) -> float:
         """The experiment's metric in percent (accuracy by default)."""

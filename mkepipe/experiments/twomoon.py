@@ -9,6 +9,7 @@ import numpy as np
 from mkepipe.config import Perturbation, TrainConfig, TwoMoonPrepare
 from mkepipe.data import twomoon as data
 from mkepipe.data.split import Split
+from mkepipe.evaluation.plots import decision_boundaries
 from mkepipe.experiments import EXPERIMENTS
 from mkepipe.experiments.base import Experiment, ModelSpec
 
@@ -18,7 +19,6 @@ from mkepipe.experiments.base import Experiment, ModelSpec
 class TwoMoon(Experiment):
     name: str = "twomoon"
     num_classes: int = 2
-    planar: bool = True
     num_threads: int | None = 1
 
     def prepare(self, cfg: TwoMoonPrepare, out_dir: Path) -> dict:
@@ -30,9 +30,19 @@ class TwoMoon(Experiment):
     def load_unlabeled_truth(self, data_dir: Path) -> np.ndarray:
         return data.load_unlabeled_truth(data_dir)
 
-    def model_spec(self, role: str, cfg: TrainConfig, perturbation: Perturbation) -> ModelSpec:
+    def model_spec(self, role: str, cfg: TrainConfig, perturbation: Perturbation,
+                   channels: dict[str, int]) -> ModelSpec:
         modalities = self.multimodal if role == "mm_student" else self.unimodal
         hidden = cfg.um_hidden if role == "um_student" else cfg.hidden
-        kwargs = {"in_features": len(modalities), "hidden": hidden, "num_classes": self.num_classes,
+        kwargs = {"in_features": sum(channels[m] for m in modalities), "hidden": hidden, "num_classes": self.num_classes,
                   "dropout": perturbation.dropout, "hidden_noise": perturbation.hidden_noise}
         return ModelSpec("mlp", kwargs, tuple(modalities))
+
+    def figures(self, out_dir: Path, test: Split, models: dict, params) -> list[Path]:
+        """Decision boundaries of the teacher, UM and MM students (paper Fig. 3)."""
+        titles = {"teacher": "UM teacher", "um_student": "UM student", "mm_student": "MM student"}
+        panels = [(titles[k], m, s.modalities) for k, (m, s) in models.items() if k in titles]
+        points = np.concatenate([test.modalities["alpha"], test.modalities["beta"]], 1)
+        path = Path(out_dir) / "boundaries.png"
+        decision_boundaries(path, panels, points, test.y, params.active("evaluate").grid_resolution)
+        return [path]

@@ -105,7 +105,7 @@ def train_teacher(exp: Experiment, params: Params, labeled: Split, seed: int | N
     cfg = params.active("teacher")
     seed = params.seed if seed is None else seed
     seed_everything(seed)
-    spec = exp.model_spec("teacher", cfg, cfg.perturbation)
+    spec = exp.model_spec("teacher", cfg, cfg.perturbation, labeled.channels())
     model = spec.build()
     target = torch.from_numpy(labeled.y.astype(np.int64))
     history = _fit(model, METHODS.get("teacher").train_step, labeled.inputs(spec.modalities), target, None,
@@ -125,7 +125,8 @@ def train_student(exp: Experiment, params: Params, method_name: str, *, unlabele
     perturbation = method.perturbation(cfg.perturbation)
     seed = params.seed if seed is None else seed
     seed_everything(seed)
-    spec = exp.model_spec("mm_student" if method.multimodal else "um_student", cfg, perturbation)
+    spec = exp.model_spec("mm_student" if method.multimodal else "um_student", cfg, perturbation,
+                          unlabeled.channels())
     model = spec.build()
 
     x = unlabeled.inputs(spec.modalities)
