@@ -52,13 +52,18 @@ class TrainConfig(_Section):
 StudentMethod = Literal["um_student", "noisy_student", "mm_student", "mm_student_noreg", "mm_student_sup"]
 
 
+LabelKind = Literal["hard", "soft", "weighted"]
+
+
 class StudentMethods(_Section):
     method: StudentMethod = "mm_student"
     baselines: list[StudentMethod] = ["um_student", "noisy_student", "mm_student_noreg", "mm_student_sup"]
+    label_ablation: list[LabelKind] = Field(
+        default_factory=list, description="also train `method` on these label kinds (e.g. hard vs soft)")
 
 
 class PseudolabelConfig(_Section):
-    kind: Literal["hard", "soft", "weighted"] = "hard"
+    kind: LabelKind = "hard"
     encoding: Literal["float16", "sparse-q8"] = "float16"
 
 

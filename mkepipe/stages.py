@@ -87,7 +87,8 @@ def student(params: Params, data_dir: Path, labels_dir: Path, out_dir: Path,
     """Train the configured student method and its baselines; save one checkpoint each.
 
     ``out_dir/student.pt`` is the configured method (the next round's teacher);
-    ``out_dir/<method>.pt`` holds every method trained, baselines included.
+    ``out_dir/<method>.pt`` holds every method trained, baselines included, and
+    ``out_dir/<method>-<kind>.pt`` the label-kind ablation (e.g. hard vs soft labels).
     """
     exp = _experiment(params)
     labels, kind = read_pseudo_labels(labels_dir)
@@ -97,14 +98,16 @@ def student(params: Params, data_dir: Path, labels_dir: Path, out_dir: Path,
     methods = [cfg.method] + [m for m in cfg.baselines if m != cfg.method]
     out_dir = Path(out_dir)
     saved: dict[str, str] = {}
-    for name in methods:
+    runs = [(name, kind, name) for name in methods]
+    runs += [(cfg.method, k, f"{cfg.method}-{k}") for k in cfg.label_ablation if k != kind]
+    for name, label_kind, tag in runs:
         truth = exp.load_unlabeled_truth(data_dir) if name == "mm_student_sup" else None
-        model, spec, hist = train_student(exp, params, name, unlabeled=unlabeled, labels=labels, kind=kind,
+        model, spec, hist = train_student(exp, params, name, unlabeled=unlabeled, labels=labels, kind=label_kind,
                                           labeled=labeled, truth=truth)
-        meta = {"method": name, "experiment": exp.name, "labels": str(labels_dir)}
-        save_checkpoint(out_dir / f"{name}.pt", model, spec, meta)
-        saved[name] = str(out_dir / f"{name}.pt")
-        if name == cfg.method:
+        meta = {"method": tag, "experiment": exp.name, "labels": str(labels_dir), "label_kind": label_kind}
+        save_checkpoint(out_dir / f"{tag}.pt", model, spec, meta)
+        saved[tag] = str(out_dir / f"{tag}.pt")
+        if tag == cfg.method:
             save_checkpoint(out_dir / PRIMARY, model, spec, meta)
             if history is not None:
                 write_csv(history, hist)

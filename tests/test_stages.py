@@ -32,3 +32,18 @@ def test_stages_chain_through_files(tmp_path):
     assert (tmp_path / "report" / "boundaries.png").stat().st_size > 10_000
     # the stored pseudo labels are exactly the teacher's argmax on D_u
     assert LabelStore(tmp_path / "labels").latest().id == gen.id
+
+
+def test_label_kind_ablation_from_one_soft_generation(tmp_path):
+    params = load_params(ROOT / "params.yaml")
+    params = params.with_active("pseudolabel", kind="soft")
+    params = params.with_active("student", epochs=20, baselines=[], label_ablation=["hard", "weighted"])
+    data, teacher = tmp_path / "data", tmp_path / "teacher.pt"
+    stages.prepare(params, data)
+    stages.teacher(params, data, teacher)
+    gen = stages.pseudolabel(params, data, teacher, tmp_path / "labels")
+    assert gen.manifest["kind"] == "soft"
+    saved = stages.student(params, data, tmp_path / "labels", tmp_path / "students")
+    assert set(saved) == {"mm_student", "mm_student-hard", "mm_student-weighted"}
+    metrics = stages.evaluate(params, data, teacher, tmp_path / "students", tmp_path / "labels", tmp_path / "out")
+    assert {"mm_student", "mm_student-hard", "mm_student-weighted"} <= set(metrics["methods"])

@@ -13,6 +13,7 @@ from torch import nn
 from mkepipe.config import Params, TrainConfig
 from mkepipe.data.split import Split
 from mkepipe.experiments.base import Experiment, ModelSpec
+from mkepipe.losses import confidence_weight
 from mkepipe.training.loop import fit
 from mkepipe.training.methods import METHODS, Batch
 
@@ -30,11 +31,14 @@ class PseudoLabels:
 
     def targets(self, kind: str) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Training targets for ``kind``: class ids (hard) or probabilities, plus weights."""
-        if kind == "hard" or self.probs is None:
-            target = torch.from_numpy(self.hard.astype(np.int64))
-        else:
-            target = torch.from_numpy(self.probs.astype(np.float32))
-        weight = None if kind != "weighted" or self.weight is None else torch.from_numpy(self.weight.astype(np.float32))
+        if kind == "hard":
+            return torch.from_numpy(self.hard.astype(np.int64)), None
+        if self.probs is None:
+            raise ValueError(f"{kind} targets need probabilities, but this generation stores hard labels only")
+        target = torch.from_numpy(self.probs.astype(np.float32))
+        if kind != "weighted":
+            return target, None
+        weight = confidence_weight(target) if self.weight is None else torch.from_numpy(self.weight.astype(np.float32))
         return target, weight
 
     def aligned(self, ids: list[str]) -> "PseudoLabels":
