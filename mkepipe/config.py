@@ -27,10 +27,19 @@ class Perturbation(_Section):
     input_noise: float = Field(0.0, ge=0, description="T1: Gaussian input noise strength v0")
     hidden_noise: float = Field(0.0, ge=0, description="T2: Gaussian noise on the first hidden layer, v1")
     dropout: float = Field(0.0, ge=0, lt=1, description="T3: dropout rate r0")
+    flip_scale: bool = Field(False, description="dense only: joint random horizontal flip and rescale")
+    scale_range: tuple[float, float] = Field((0.5, 1.75), description="rescale factors for flip_scale")
+
+    @model_validator(mode="after")
+    def _check_scale(self) -> "Perturbation":
+        lo, hi = self.scale_range
+        if not 0 < lo <= hi:
+            raise ValueError(f"scale_range must satisfy 0 < min <= max, got {self.scale_range}")
+        return self
 
     @property
     def is_identity(self) -> bool:
-        return self.input_noise == 0 and self.hidden_noise == 0 and self.dropout == 0
+        return self.input_noise == 0 and self.hidden_noise == 0 and self.dropout == 0 and not self.flip_scale
 
 
 class Round(_Section):

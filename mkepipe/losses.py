@@ -47,12 +47,13 @@ def soft_kl(logits: torch.Tensor, probs: torch.Tensor, weight: torch.Tensor | No
     return _weighted_mean(per, weight, valid)
 
 
-def pseudo_label_loss(logits: torch.Tensor, target: torch.Tensor,
-                      weight: torch.Tensor | None = None) -> tuple[torch.Tensor, str]:
+def pseudo_label_loss(logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None,
+                      valid: torch.Tensor | None = None) -> tuple[torch.Tensor, str]:
     """``l_cls`` of the paper: CE for integer targets, KL for probability targets.
 
-    Returns the loss and its name for the logs.
+    ``valid`` masks out elements with no target (void or padding) of soft targets; hard
+    targets mark them with ``IGNORE_INDEX``. Returns the loss and its name for the logs.
     """
     if target.dtype in (torch.int64, torch.int32, torch.uint8, torch.int16):
         return hard_ce(logits, target.long(), weight), "ce"
-    return soft_kl(logits, target, weight), "kl"
+    return soft_kl(logits, target, weight, valid), "kl"

@@ -35,12 +35,23 @@ def test_unknown_names_are_clear():
         create_model("nope")
 
 
+EXAMPLES = {  # registered name -> (kwargs, input shape, output shape)
+    "mlp": ({"in_features": 2, "hidden": 4, "num_classes": 3}, (5, 2), (5, 3)),
+    "deeplabv3plus": ({"in_channels": 3, "num_classes": 5, "decoder_channels": 16}, (2, 3, 30, 40), (2, 5, 30, 40)),
+    "fusion_student": ({"rgb_channels": 3, "depth_channels": 1, "num_classes": 5, "decoder_channels": 16},
+                       (2, 4, 30, 40), (2, 5, 30, 40)),
+}
+
+
 @pytest.mark.parametrize("name", MODELS.names())
 def test_models_forward_backward(name):
-    model = create_model(name, in_features=2, hidden=4, num_classes=3)
-    out = model(torch.randn(5, 2))
+    assert name in EXAMPLES, f"add an example for the newly registered model {name!r}"
+    kwargs, shape_in, shape_out = EXAMPLES[name]
+    model = create_model(name, **kwargs)
+    out = model(torch.randn(*shape_in))
     out.sum().backward()
-    assert out.shape == (5, 3) and all(p.grad is not None for p in model.parameters())
+    assert out.shape == shape_out
+    assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
 
 
 @pytest.mark.parametrize("method", [m for m in METHODS.names() if m != "teacher"])

@@ -15,4 +15,4 @@ def create_model(name: str, **kwargs: Any) -> nn.Module:
     return MODELS.get(name)(**kwargs)
 
 
-from mkepipe.models import mlp  # noqa: E402,F401  (registers its models)
+from mkepipe.models import fusion, mlp, segmentation  # noqa: E402,F401  (register their models)

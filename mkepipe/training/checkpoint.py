@@ -12,7 +12,10 @@ from mkepipe.fileio import atomic_write
 
 
 def save_checkpoint(path: str | Path, model: nn.Module, spec: ModelSpec, meta: dict[str, Any]) -> Path:
-    payload = {"format": 1, "spec": spec.to_dict(), "meta": meta,
+    saved = spec.to_dict()
+    # Pretrained encoder weights only initialise training; the state dict below holds them.
+    saved["kwargs"] = {k: v for k, v in saved["kwargs"].items() if k != "encoder_weights_path"}
+    payload = {"format": 1, "spec": saved, "meta": meta,
                "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
     return atomic_write(path, lambda tmp: torch.save(payload, tmp))
 

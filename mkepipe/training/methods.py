@@ -20,6 +20,7 @@ from torch import nn
 from mkepipe.config import Perturbation
 from mkepipe.losses import pseudo_label_loss
 from mkepipe.perturb import gaussian_noise
+from mkepipe.perturb_dense import random_flip_scale
 from mkepipe.registry import Registry
 
 
@@ -36,9 +37,13 @@ TrainStep = Callable[[nn.Module, Batch, Perturbation], dict[str, torch.Tensor]]
 
 
 def consistency_step(model: nn.Module, batch: Batch, perturbation: Perturbation) -> dict[str, torch.Tensor]:
-    """``l_cls(ỹ, f(T(x)))``: T1 on the input here, T2/T3 inside the model."""
-    x = gaussian_noise(batch.x, perturbation.input_noise)
-    loss, name = pseudo_label_loss(model(x), batch.target, batch.weight)
+    """``l_cls(ỹ, f(T(x)))``: flip/scale jointly on input, targets and weights and T1
+    on the input here; T2/T3 inside the model."""
+    x, target, weight, valid = batch.x, batch.target, batch.weight, None
+    if perturbation.flip_scale:
+        x, target, weight, valid = random_flip_scale(x, target, weight, scale_range=perturbation.scale_range)
+    x = gaussian_noise(x, perturbation.input_noise)
+    loss, name = pseudo_label_loss(model(x), target, weight, valid)
     return {"loss": loss, name: loss.detach()}
 
 
