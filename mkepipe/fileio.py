@@ -1,10 +1,24 @@
-"""Crash-safe file writes: temporary name, fsync, rename."""
+"""Crash-safe file writes (temporary name, fsync, rename, fsync of the directory) and
+file hashing. Every writer of pipeline outputs goes through here."""
 from __future__ import annotations
 
+import hashlib
 import os
-import tempfile
+import uuid
 from pathlib import Path
 from typing import Callable
+
+TMP_MARK = ".tmp-"  # in the name of every temporary file; a crash can leave such strays behind
+_CHUNK = 8 << 20
+
+
+def fsync_dir(path: str | Path) -> None:
+    """Make renames inside ``path`` durable."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
@@ -14,19 +28,31 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
+    tmp = path.with_name(f"{path.name}{TMP_MARK}{os.getpid()}-{uuid.uuid4().hex[:8]}")
     try:
-        write(tmp_path)
-        with open(tmp_path, "rb+") as f:
+        write(tmp)
+        with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
-        os.replace(tmp_path, path)
+        os.replace(tmp, path)
     except BaseException:
-        tmp_path.unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
+    fsync_dir(path.parent)
     return path
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    return atomic_write(path, lambda p: p.write_bytes(data))
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:
     return atomic_write(path, lambda p: p.write_text(text))
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex sha256 of a file's bytes, read in chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb", buffering=0) as f:
+        while chunk := f.read(_CHUNK):
+            h.update(chunk)
+    return h.hexdigest()

@@ -33,7 +33,7 @@ def run_seed(params: Params, seed: int, workdir: str, keep_models: bool = False)
     """All cells of Table 1 for one seed: {(pert, strength, method): accuracy}."""
     import torch
 
-    from mkepipe.data.manifest import sha256_file
+    from mkepipe.fileio import sha256_file
     from mkepipe.data.twomoon import make_splits
     from mkepipe.experiments import create_experiment
     from mkepipe.labels import LabelStore

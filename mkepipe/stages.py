@@ -12,7 +12,8 @@ import numpy as np
 import torch
 
 from mkepipe.config import Params
-from mkepipe.data.manifest import read_manifest, sha256_file
+from mkepipe.data.manifest import read_manifest
+from mkepipe.fileio import sha256_file
 from mkepipe.evaluation.reports import write_csv, write_json
 from mkepipe.experiments import Experiment, create_experiment
 from mkepipe.labels import Generation, LabelStore

@@ -19,14 +19,6 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
-
-
 def dataset_hash(samples: dict[str, dict[str, Any]]) -> str:
     """Order-independent hash of ``{sample_id: {"sha256": …, …}}``."""
     h = hashlib.sha256()
