@@ -103,9 +103,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--project", default=".", help="project directory the flows run in")
     p.set_defaults(func=_serve)
 
+    from mkepipe.data.nyu import cli as nyu_data_cli
     from mkepipe.labels import cli as labels_cli
 
     labels_cli.add_parser(sub)
+    nyu_data_cli.add_parser(sub)
     return parser
 
 

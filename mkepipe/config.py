@@ -11,6 +11,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from mkepipe.data.nyu.prepare import NyuPrepareConfig
+
 
 class ConfigError(ValueError):
     """A params file that cannot be used; the message names the offending key."""
@@ -104,24 +106,61 @@ class TwoMoonEvaluate(_Section):
     grid_resolution: int = Field(200, ge=10, le=2000)
 
 
+class SegModel(_Section):
+    """A segmentation network: a named preset (``cpu`` for the demo, ``paper`` for
+    ResNet-101 at 480×640 with local ImageNet weights), optionally overridden."""
+
+    preset: Literal["cpu", "paper"] = "cpu"
+    encoder: str | None = Field(None, description="overrides the preset's encoder, e.g. resnet34")
+    encoder_weights_path: str | None = Field(None, description="local ImageNet weights (.pth) for the encoder")
+
+
+class NyuTeacher(TrainConfig, SegModel):
+    epochs: int = Field(30, ge=1)
+    lr: float = Field(0.02, gt=0)
+    batch_size: int | None = Field(8, ge=2)
+    momentum: float = Field(0.9, ge=0, lt=1)
+    weight_decay: float = Field(1e-4, ge=0)
+    perturbation: Perturbation = Perturbation(flip_scale=True)
+
+
+class NyuStudent(TrainConfig, SegModel, StudentMethods):
+    fusion: Literal["gated", "early"] = "gated"
+    epochs: int = Field(30, ge=1)
+    lr: float = Field(0.02, gt=0)
+    batch_size: int | None = Field(8, ge=2)
+    momentum: float = Field(0.9, ge=0, lt=1)
+    weight_decay: float = Field(1e-4, ge=0)
+    perturbation: Perturbation = Perturbation(flip_scale=True, dropout=0.1)
+
+
+class NyuEvaluate(_Section):
+    panels: int = Field(4, ge=0, le=32, description="test images in the qualitative figure")
+
+
 class PrepareSections(_Section):
     twomoon: TwoMoonPrepare = TwoMoonPrepare()
+    nyu: NyuPrepareConfig = NyuPrepareConfig()
 
 
 class TeacherSections(_Section):
     twomoon: TwoMoonTeacher = TwoMoonTeacher()
+    nyu: NyuTeacher = NyuTeacher()
 
 
 class PseudolabelSections(_Section):
     twomoon: PseudolabelConfig = PseudolabelConfig()
+    nyu: PseudolabelConfig = PseudolabelConfig(kind="soft", encoding="sparse-q8")
 
 
 class StudentSections(_Section):
     twomoon: TwoMoonStudent = TwoMoonStudent()
+    nyu: NyuStudent = NyuStudent(label_ablation=["hard"])
 
 
 class EvaluateSections(_Section):
     twomoon: TwoMoonEvaluate = TwoMoonEvaluate()
+    nyu: NyuEvaluate = NyuEvaluate()
 
 
 SECTIONS = ("prepare", "teacher", "pseudolabel", "student", "evaluate")

@@ -10,15 +10,25 @@ from mkepipe.training.methods import METHODS
 from mkepipe.training.runs import PseudoLabels, train_student
 
 
+SMALL_PREPARE = {  # experiment -> prepare settings small enough for a unit test
+    "nyu": {"height": 24, "width": 32, "synthetic": {"n_labeled": 4, "n_test": 2, "n_scenes": 1,
+                                                     "frames_per_scene": 3, "height": 48, "width": 64}},
+}
+
+
 @pytest.mark.parametrize("name", experiment_names())
 def test_experiment_prepares_loads_and_builds_models(name, tmp_path):
     exp = create_experiment(name)
-    manifest = exp.prepare(Params(experiment=name).active("prepare"), tmp_path)
-    splits = {s: exp.load(tmp_path, s) for s in exp.splits}
+    prepare = dict(SMALL_PREPARE.get(name, {}))
+    if name == "nyu":
+        prepare["hha_cache_dir"] = str(tmp_path / "cache")
+    data = tmp_path / "data"
+    manifest = exp.prepare(Params(experiment=name, prepare={name: prepare}).active("prepare"), data)
+    splits = {s: exp.load(data, s) for s in exp.splits}
     assert manifest["num_samples"] == sum(len(s) for s in splits.values())
     assert splits["unlabeled"].y is None, "D_u must come without labels"
     assert set(exp.unimodal) <= set(splits["labeled"].modalities)
-    assert len(exp.load_unlabeled_truth(tmp_path)) == len(splits["unlabeled"])
+    assert len(exp.load_unlabeled_truth(data)) == len(splits["unlabeled"])
     cfg = Params(experiment=name).active("student")
     for role, mods in (("teacher", exp.unimodal), ("um_student", exp.unimodal), ("mm_student", exp.multimodal)):
         spec = exp.model_spec(role, cfg, Perturbation(), splits["test"].channels())
@@ -29,7 +39,7 @@ def test_experiment_prepares_loads_and_builds_models(name, tmp_path):
 
 
 def test_unknown_names_are_clear():
-    with pytest.raises(KeyError, match="unknown experiment 'nope'; registered: twomoon"):
+    with pytest.raises(KeyError, match="unknown experiment .nope.; registered: nyu, twomoon"):
         create_experiment("nope")
     with pytest.raises(KeyError, match="unknown model"):
         create_model("nope")

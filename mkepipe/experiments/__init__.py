@@ -17,6 +17,6 @@ def experiment_names() -> list[str]:
     return EXPERIMENTS.names()
 
 
-from mkepipe.experiments import twomoon  # noqa: E402,F401  (registers itself)
+from mkepipe.experiments import nyu, twomoon  # noqa: E402,F401  (register themselves)
 
 __all__ = ["EXPERIMENTS", "Experiment", "ModelSpec", "create_experiment", "experiment_names"]

@@ -26,6 +26,7 @@ from .quality import block_stats, merge_stats
 
 BLOCK_BYTES = 1 << 20  # raw float32 bytes per block: one block per image for dense labels
 MAX_PENDING = 2
+PENDING_BYTES = 512 << 20  # bounds memory when dense batches are large
 
 
 @contextmanager
@@ -70,20 +71,22 @@ class ShardPipeline:
         self._stats: list[dict] = []
 
     def submit(self, shard: int, batch: list[str], probs: np.ndarray, last: bool) -> None:
-        self._pending.append(self._pool.submit(self._consume, shard, batch, probs, last))
-        while len(self._pending) > MAX_PENDING:
-            self._pending.popleft().result()
+        """Queue a batch; block while more than MAX_PENDING batches (or PENDING_BYTES) wait."""
+        self._pending.append((self._pool.submit(self._consume, shard, batch, probs, last), probs.nbytes))
+        while len(self._pending) > 1 and (len(self._pending) > MAX_PENDING
+                                          or sum(b for _, b in self._pending) > PENDING_BYTES):
+            self._pending.popleft()[0].result()
 
     def drain(self) -> None:
         while self._pending:
-            self._pending.popleft().result()
+            self._pending.popleft()[0].result()
 
     def close(self, ok: bool) -> None:
         try:
             if ok:
                 self.drain()
         finally:
-            for fut in self._pending:
+            for fut, _ in self._pending:
                 fut.cancel()
             self._pool.shutdown(wait=True)
             if self._writer is not None:

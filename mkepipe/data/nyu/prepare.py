@@ -1,0 +1,269 @@
+"""The NYU prepare stage: sources in, ``{labeled,unlabeled,test}.npz`` + manifest out.
+
+D_l and test come from the labeled ``.mat`` (its train/test split) or the PNG layout;
+D_u from raw scene folders. Every sample is validated (bad ones are quarantined with
+their reason), resized to the configured size (area for RGB, nearest for depth and
+labels), its missing depth filled, and its depth encoded (HHA, cached per content, or
+normalised depth). With ``source: synthetic`` the synthetic default is first written in
+the real formats into ``out_dir/source/`` and then read back through the same loaders.
+"""
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+from typing import Any, Literal
+
+import cv2
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from mkepipe.data.manifest import sha256_bytes, write_manifest
+from mkepipe.data.nyu import quarantine as q
+from mkepipe.data.nyu.classes import (NUM_CLASSES, NUM_RAW_CLASSES, VOID, classes40, labels40_to_train,
+                                      labels894_to_train)
+from mkepipe.data.nyu.dataset import SPLITS, TRUTH_FILE, save_npz
+from mkepipe.data.nyu.hha import NYU_RGB, HHACache, encode_depth
+from mkepipe.data.nyu.labeled_mat import LabeledMat, read_split_indices
+from mkepipe.data.nyu.png_layout import decode_png, read_png_sample, scan_png_split
+from mkepipe.data.nyu.raw_scenes import RawPair, decode_depth, decode_rgb, read_bytes, scan_raw
+from mkepipe.data.nyu.synth import MAT_NAME, SYNTH_VERSION, is_synthetic_dir, read_synth_params, write_synthetic_nyu
+
+log = logging.getLogger(__name__)
+
+
+class _Config(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NyuSynthConfig(_Config):
+    """Sizes of the synthetic default (frames are rendered at height × width)."""
+
+    n_labeled: int = Field(120, ge=1, description="D_l frames in the labeled .mat")
+    n_test: int = Field(60, ge=1, description="test frames in the labeled .mat")
+    n_scenes: int = Field(20, ge=1, description="raw scene folders for D_u")
+    frames_per_scene: int = Field(20, ge=1, description="depth frames per raw scene")
+    height: int = Field(480, ge=16)
+    width: int = Field(640, ge=16)
+    seed: int = 0
+    palette_size: int = Field(3, ge=2, le=10, description="materials per room, shared by all classes")
+    rgb_drop: float = Field(0.03, ge=0, lt=1, description="share of depth frames whose RGB frame is dropped")
+
+
+class NyuPrepareConfig(_Config):
+    """``prepare.nyu`` of params.yaml."""
+
+    source: Literal["synthetic", "mat", "png"] = "synthetic"
+    mat_path: str | None = Field(None, description="nyu_depth_v2_labeled.mat (source: mat)")
+    split_dir: str | None = Field(None, description="folder with {train,test}_indices_1based.txt; None: standard split")
+    png_dir: str | None = Field(None, description="root of {train,test}/{rgb,depth,labels_40}/ (source: png)")
+    raw_dir: str | None = Field(None, description="raw scene folders for D_u (source: mat or png)")
+    raw_truth_dir: str | None = Field(None, description="optional D_u truth: <scene>/<depth stem>.png labels_40")
+    height: int = Field(96, ge=8)
+    width: int = Field(128, ge=8)
+    depth_encoding: Literal["hha", "depth"] = "hha"
+    max_depth_m: float = Field(10.0, gt=0, description="depth encoding: metres mapped to 1.0")
+    fill_missing_depth: bool = True
+    min_valid_depth: float = Field(0.1, ge=0, le=1, description="quarantine frames with fewer valid depth pixels")
+    sync_tolerance_s: float = Field(0.05, gt=0)
+    hha_cache_dir: str | None = ".cache/hha"
+    max_unlabeled: int | None = Field(None, ge=1, description="evenly spaced subset of the raw depth frames")
+    synthetic: NyuSynthConfig = NyuSynthConfig()
+    synthetic_dir: str | None = Field(None, description="where the synthetic source goes; None = <out_dir>/source")
+
+    @model_validator(mode="after")
+    def _sources(self) -> "NyuPrepareConfig":
+        need = {"mat": ["mat_path", "raw_dir"], "png": ["png_dir", "raw_dir"]}.get(self.source, [])
+        missing = [k for k in need if getattr(self, k) is None]
+        if missing:
+            raise ValueError(f"source {self.source!r} needs {', '.join(missing)}")
+        return self
+
+
+class _Builder:
+    """Accumulates one split's arrays and manifest rows."""
+
+    def __init__(self, name: str, cfg: NyuPrepareConfig, cache: HHACache, log_: q.QuarantineLog) -> None:
+        self.name, self.cfg, self.cache, self.quarantine = name, cfg, cache, log_
+        self.ids: list[str] = []
+        self.rgb: list[np.ndarray] = []
+        self.depth: list[np.ndarray] = []
+        self.y: list[np.ndarray] = []
+        self.rows: dict[str, dict[str, Any]] = {}
+        self.source_shape: dict[str, tuple[int, int]] = {}
+
+    def add(self, sid: str, sources: list[str], load) -> bool:
+        """``load()`` returns (rgb, depth_m, train-id labels or None, source bytes); False if quarantined."""
+        try:
+            rgb, depth, y, raw = load()
+            q.check_sizes(rgb=rgb, depth=depth, labels=y)
+            q.check_rgb(rgb)
+            q.check_depth(depth, self.cfg.min_valid_depth)
+        except q.BadSample as err:
+            self.quarantine.add(sid, self.name, sources, err)
+            return False
+        self.source_shape[sid] = depth.shape
+        rgb, depth_enc, y = self._transform(rgb, depth, y)
+        self.ids.append(sid)
+        self.rgb.append(rgb)
+        self.depth.append(depth_enc)
+        parts = [rgb.tobytes(), depth_enc.tobytes()]
+        if y is not None:
+            self.y.append(y)
+            parts.append(y.tobytes())
+        self.rows[sid] = {"split": self.name, "file": f"{self.name}.npz", "sources": sources,
+                          "source_sha256": sha256_bytes(raw), "sha256": sha256_bytes(b"".join(parts))}
+        return True
+
+    def _transform(self, rgb: np.ndarray, depth: np.ndarray, y: np.ndarray | None):
+        size = (self.cfg.width, self.cfg.height)
+        if rgb.shape[:2] != (self.cfg.height, self.cfg.width):
+            rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+            depth = cv2.resize(depth, size, interpolation=cv2.INTER_NEAREST)
+            y = None if y is None else cv2.resize(y, size, interpolation=cv2.INTER_NEAREST)
+        hole = depth <= 0
+        if self.cfg.fill_missing_depth and hole.any():
+            depth = cv2.inpaint(depth.astype(np.float32), hole.astype(np.uint8), 3, cv2.INPAINT_NS)
+        k = NYU_RGB.scaled(self.cfg.height, self.cfg.width)
+        enc = encode_depth(depth, self.cfg.depth_encoding, k=k, cache=self.cache, max_depth_m=self.cfg.max_depth_m)
+        return np.ascontiguousarray(rgb.transpose(2, 0, 1)), enc, y
+
+    def save(self, out: Path) -> None:
+        h, w, c = self.cfg.height, self.cfg.width, 3 if self.cfg.depth_encoding == "hha" else 1
+        dtype = np.uint8 if self.cfg.depth_encoding == "hha" else np.float32
+        arrays = {"ids": np.array(self.ids, dtype=str),
+                  "rgb": np.stack(self.rgb) if self.rgb else np.zeros((0, 3, h, w), np.uint8),
+                  "depth": np.stack(self.depth) if self.depth else np.zeros((0, c, h, w), dtype)}
+        if self.name != "unlabeled":
+            arrays["y"] = np.stack(self.y) if self.y else np.zeros((0, h, w), np.uint8)
+        save_npz(out / f"{self.name}.npz", **arrays)
+
+
+def _synthetic_source(cfg: NyuPrepareConfig, out: Path) -> NyuPrepareConfig:
+    """Write (or reuse, if its parameters match) the synthetic default and point cfg at it."""
+    src = Path(cfg.synthetic_dir) if cfg.synthetic_dir else out / "source"
+    want = cfg.synthetic.model_dump()
+    have = read_synth_params(src)
+    if have is None or any(have.get(k) != v for k, v in {**want, "version": SYNTH_VERSION}.items()):
+        if not is_synthetic_dir(src):
+            raise FileExistsError(f"{src}: exists and was not written by the synthetic generator; not replacing it")
+        shutil.rmtree(src, ignore_errors=True)
+        log.info("writing the synthetic NYU default into %s", src)
+        write_synthetic_nyu(src, **want)
+    return cfg.model_copy(update={"mat_path": str(src / MAT_NAME), "split_dir": str(src / "splits"),
+                                  "raw_dir": str(src / "raw"), "raw_truth_dir": str(src / "raw_truth")})
+
+
+def _labeled_from_mat(cfg: NyuPrepareConfig, builders: dict[str, _Builder]) -> None:
+    splits = read_split_indices(cfg.split_dir)
+    with LabeledMat(cfg.mat_path) as mat:
+        top = max(int(splits["train"].max(initial=0)), int(splits["test"].max(initial=0)))
+        if top > len(mat):
+            raise ValueError(f"{cfg.mat_path}: split asks for frame {top} but the file has {len(mat)}")
+        for split, name in (("train", "labeled"), ("test", "test")):
+            for idx in splits[split]:
+                def load(idx=int(idx)):
+                    f = mat.frame(idx)
+                    y = labels894_to_train(q.check_labels(f.labels, NUM_RAW_CLASSES))
+                    return f.rgb, f.depth, y, f.rgb.tobytes() + f.depth.tobytes() + f.labels.tobytes()
+
+                builders[name].add(f"mat/{int(idx):04d}", [f"{cfg.mat_path}#{int(idx)}"], load)
+
+
+def _labeled_from_png(cfg: NyuPrepareConfig, builders: dict[str, _Builder]) -> None:
+    for split, name in (("train", "labeled"), ("test", "test")):
+        for s in scan_png_split(cfg.png_dir, split):
+            def load(s=s):
+                rgb, depth, labels, raw = read_png_sample(s)
+                q.check_sizes(rgb=rgb, depth=depth, labels=labels)
+                return rgb, depth, labels40_to_train(q.check_labels(labels, NUM_CLASSES)), raw
+
+            builders[name].add(s.id, s.sources, load)
+
+
+def _unlabeled_from_raw(cfg: NyuPrepareConfig, b: _Builder) -> list[RawPair]:
+    pairs = scan_raw(cfg.raw_dir, cfg.sync_tolerance_s)
+    if cfg.max_unlabeled and len(pairs) > cfg.max_unlabeled:
+        keep = np.unique(np.linspace(0, len(pairs) - 1, cfg.max_unlabeled).round().astype(int))
+        pairs = [pairs[i] for i in keep]
+    kept = []
+    for p in pairs:
+        sources = [str(p.depth.path)] + ([str(p.rgb.path)] if p.rgb else [])
+
+        def load(p=p):
+            if p.rgb is None:
+                raise q.BadSample("no_rgb_in_sync_tolerance",
+                                  f"nearest RGB frame {p.dt:.3f} s away (tolerance {cfg.sync_tolerance_s} s)")
+            rgb_bytes, depth_bytes = read_bytes(p.rgb.path), read_bytes(p.depth.path)
+            return decode_rgb(rgb_bytes, str(p.rgb.path)), decode_depth(depth_bytes, str(p.depth.path)), None, \
+                rgb_bytes + depth_bytes
+
+        if b.add(p.id, sources, load):
+            kept.append(p)
+    return kept
+
+
+def _unlabeled_truth(cfg: NyuPrepareConfig, pairs: list[RawPair], shapes: dict[str, tuple[int, int]],
+                     log_: q.QuarantineLog) -> dict[str, np.ndarray]:
+    """D_u truth where the source has it (train ids; all void where unusable)."""
+    out: dict[str, np.ndarray] = {}
+    if not cfg.raw_truth_dir:
+        return out
+    for p in pairs:
+        path = Path(cfg.raw_truth_dir) / p.scene / f"{p.depth.stem}.png"
+        if not path.exists():
+            continue
+        try:
+            labels = decode_png(read_bytes(path), str(path))
+            if labels.shape != shapes[p.id]:
+                raise q.BadSample("size_mismatch", f"truth {labels.shape} vs frame {shapes[p.id]}")
+            q.check_labels(labels, NUM_CLASSES)
+            y = labels40_to_train(labels)
+            if y.shape != (cfg.height, cfg.width):
+                y = cv2.resize(y, (cfg.width, cfg.height), interpolation=cv2.INTER_NEAREST)
+        except q.BadSample as err:
+            log_.add(p.id, "unlabeled_truth", [str(path)], q.BadSample("bad_truth", str(err)))
+            y = np.full((cfg.height, cfg.width), VOID, np.uint8)
+        out[p.id] = y
+    return out
+
+
+def prepare_nyu(source: Any, out_dir: str | Path) -> dict[str, Any]:
+    """Materialise the NYU dataset into ``out_dir`` and return its manifest.
+
+    ``source`` is a :class:`NyuPrepareConfig` or anything with its fields (a dict, or a
+    pydantic model with ``model_dump``).
+    """
+    raw_cfg = source.model_dump() if hasattr(source, "model_dump") else dict(source)
+    cfg = NyuPrepareConfig.model_validate(raw_cfg)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if cfg.source == "synthetic":
+        cfg = _synthetic_source(cfg, out)
+    cache = HHACache(cfg.hha_cache_dir if cfg.depth_encoding == "hha" else None)
+    qlog = q.QuarantineLog()
+    builders = {name: _Builder(name, cfg, cache, qlog) for name in SPLITS}
+    (_labeled_from_png if cfg.source == "png" else _labeled_from_mat)(cfg, builders)
+    pairs = _unlabeled_from_raw(cfg, builders["unlabeled"])
+    truth = _unlabeled_truth(cfg, pairs, builders["unlabeled"].source_shape, qlog)
+    for b in builders.values():
+        b.save(out)
+    truth_sha = None
+    (out / TRUTH_FILE).unlink(missing_ok=True)
+    if truth:
+        ids = [sid for sid in builders["unlabeled"].ids if sid in truth]
+        ys = np.stack([truth[sid] for sid in ids])
+        save_npz(out / TRUTH_FILE, ids=np.array(ids, dtype=str), y=ys)
+        truth_sha = sha256_bytes(ys.tobytes())
+    qlog.write(out)
+    ys = [y for name in ("labeled", "test") for y in builders[name].y]
+    present = sorted({int(c) for c in np.unique(np.stack(ys)) if c != VOID}) if ys else []
+    samples = {sid: row for b in builders.values() for sid, row in b.rows.items()}
+    extra = {"config": cfg.model_dump(mode="json"), "num_classes": NUM_CLASSES, "classes": list(classes40()),
+             "classes_present": present, "depth_encoding": cfg.depth_encoding,
+             "depth_channels": 3 if cfg.depth_encoding == "hha" else 1, "size": [cfg.height, cfg.width],
+             "counts": {name: len(b.ids) for name, b in builders.items()}, "quarantine": qlog.summary(),
+             "unlabeled_truth": {"samples": len(truth), "sha256": truth_sha},
+             "hha_cache": {"hits": cache.hits, "misses": cache.misses}}
+    log.info("NYU prepared: %s, %d quarantined", extra["counts"], len(qlog))
+    return write_manifest(out, "nyu", samples, extra)

@@ -1,0 +1,170 @@
+"""The synthetic embedded default: an indoor RGB-D dataset written in NYU's own formats.
+
+:func:`write_synthetic_nyu` renders random furnished rooms (``_layout``, ``_render``)
+and writes
+
+* ``nyu_depth_v2_labeled.mat`` — MATLAB v7.3 with reversed axes, filled ``depths`` and
+  uint16 ``labels`` in the 894-id space, plus ``scenes``/``sceneTypes`` cell arrays;
+* ``splits/{train,test}_indices_1based.txt`` — D_l and test frames of that file;
+* ``raw/<scene>/`` — raw-style video for D_u: ``r-*.ppm``, byte-swapped ``d-*.pgm``
+  Kinect disparity with holes, ``a-*.dump``, ``INDEX.txt`` (left out in some scenes),
+  RGB/depth timestamps a few ms apart and a few dropped RGB frames;
+* ``raw_truth/<scene>/<depth stem>.png`` — D_u's 40-class truth (0 = void), set aside
+  for the MM (sup) bound and label-quality reports only;
+* ``synth.json`` — the parameters, written last (a complete dataset has it).
+
+Every frame draws from its own generator seeded by (seed, part, index): the output is
+a function of the parameters alone.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from mkepipe.data.nyu._layout import MATERIALS, camera_path, sample_camera, sample_room
+from mkepipe.data.nyu._render import Camera, Lighting, Room, cast, shade, smooth_noise, surface_table
+from mkepipe.data.nyu.hha import NYU_RGB
+from mkepipe.data.nyu.labeled_mat import LabeledMatWriter, write_split_indices
+from mkepipe.data.nyu.png_layout import encode_png
+from mkepipe.data.nyu.raw_scenes import encode_depth, encode_pnm, frame_name, metres_to_raw, raw_to_metres
+
+MAT_NAME = "nyu_depth_v2_labeled.mat"
+MARKER = ".mke-synthetic"  # written first: a folder with it may be deleted and regenerated
+SYNTH_VERSION = 1
+T0 = 1294439283.0  # the epoch of the real raw dumps (January 2011)
+_PART = {"labeled": 1, "raw": 2, "noise": 3}
+
+
+def _rng(seed: int, part: str, index: int = 0) -> np.random.Generator:
+    return np.random.default_rng([seed, _PART[part], index])
+
+
+def _void_boundaries(label: np.ndarray) -> np.ndarray:
+    """Pixels within ~1 px of a label boundary: annotators leave these unlabeled."""
+    edge = np.zeros(label.shape, bool)
+    edge[:, 1:] |= label[:, 1:] != label[:, :-1]
+    edge[1:, :] |= label[1:, :] != label[:-1, :]
+    return cv2.dilate(edge.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+
+
+def render_frame(room: Room, light: Lighting, cam: Camera, shape: tuple[int, int], rng: np.random.Generator,
+                 noise_tex: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(rgb uint8, depth float32 metres, labels40 uint8 0 = void, labels894 uint16 0 = unlabeled).
+
+    Depth carries Kinect-like noise (σ = 1.5 mm·Z²) and the quantisation of its raw
+    disparity, in the labeled frames too: NYU's filled depths come from the same sensor.
+    """
+    h, w = shape
+    k = NYU_RGB.scaled(h, w)
+    hits = cast(room, cam, k, shape)
+    gains = 1.0 + rng.uniform(-0.06, 0.06, size=6 + len(room.boxes)).astype(np.float32)
+    lin = shade(hits, room, MATERIALS, light, noise_tex, gains)
+    yy, xx = np.mgrid[0:h, 0:w]
+    vignette = 1.0 - 0.25 * (((xx - w / 2) / (w / 2)) ** 2 + ((yy - h / 2) / (h / 2)) ** 2) / 2
+    rgb = lin * vignette[:, :, None] * 220.0 + rng.normal(0.0, 2.0, size=lin.shape)
+    rgb = np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
+    depth = hits.depth + 0.0015 * hits.depth ** 2 * rng.normal(size=hits.depth.shape).astype(np.float32)
+    depth = raw_to_metres(metres_to_raw(depth))  # the Kinect's disparity quantisation
+    labels40 = surface_table(room, "label40")[hits.surface].astype(np.uint8)
+    labels894 = surface_table(room, "raw_id")[hits.surface].astype(np.uint16)
+    void = _void_boundaries(labels40)
+    labels40[void] = 0
+    labels894[void] = 0
+    return rgb, depth.astype(np.float32), labels40, labels894
+
+
+def kinect_holes(depth: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Missing-measurement mask like a Kinect's: projector shadows right of depth edges,
+    a few blobs (dark or shiny surfaces), nothing beyond 8 m."""
+    h, w = depth.shape
+    jump = np.zeros(depth.shape, bool)
+    jump[:, 1:] = (depth[:, 1:] - depth[:, :-1]) > 0.25
+    shadow = cv2.dilate(jump.astype(np.uint8), np.ones((1, max(1, w // 160)), np.uint8), anchor=(0, 0)) > 0
+    blobs = np.zeros(depth.shape, np.uint8)
+    for _ in range(rng.integers(0, 5)):
+        centre = (int(rng.integers(w)), int(rng.integers(h)))
+        axes = (int(rng.integers(2, max(3, w // 25))), int(rng.integers(2, max(3, h // 25))))
+        cv2.ellipse(blobs, centre, axes, float(rng.uniform(0, 180)), 0, 360, 1, -1)
+    return shadow | (blobs > 0) | (depth > 8.0)
+
+
+def write_synthetic_nyu(out_dir: str | Path, *, n_labeled: int = 120, n_test: int = 60, n_scenes: int = 20,
+                        frames_per_scene: int = 20, height: int = 480, width: int = 640, seed: int = 0,
+                        palette_size: int = 3, fps: float = 10.0, rgb_drop: float = 0.03,
+                        compression: int | None = 3) -> dict:
+    """Write the synthetic dataset into ``out_dir`` (see the module docstring); returns
+    ``synth.json``'s content. Deterministic for its arguments."""
+    params = {"version": SYNTH_VERSION, "n_labeled": n_labeled, "n_test": n_test, "n_scenes": n_scenes,
+              "frames_per_scene": frames_per_scene, "height": height, "width": width, "seed": seed,
+              "palette_size": palette_size, "fps": fps, "rgb_drop": rgb_drop}
+    if not 2 <= palette_size <= len(MATERIALS) - 2:
+        raise ValueError(f"palette_size must be in 2..{len(MATERIALS) - 2}, got {palette_size}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "synth.json").unlink(missing_ok=True)
+    (out / MARKER).touch()
+    noise_tex = smooth_noise(_rng(seed, "noise"))
+    shape = (height, width)
+
+    n = n_labeled + n_test
+    scenes, types = [], []
+    with LabeledMatWriter(out / MAT_NAME, n, height, width, compression=compression) as mat:
+        for i in range(n):
+            rng = _rng(seed, "labeled", i)
+            room, light, kind = sample_room(rng, palette_size=palette_size)
+            rgb, depth, _, labels894 = render_frame(room, light, sample_camera(rng, room.size), shape, rng, noise_tex)
+            mat.write(i, rgb, depth, labels894)
+            scenes.append(f"{kind}_{1001 + i:04d}")
+            types.append(kind)
+        mat.write_cellstr("scenes", scenes)
+        mat.write_cellstr("sceneTypes", types)
+    order = _rng(seed, "labeled", n).permutation(n) + 1
+    write_split_indices(out / "splits", np.sort(order[:n_labeled]), np.sort(order[n_labeled:]))
+
+    dropped = 0
+    for s in range(n_scenes):
+        rng = _rng(seed, "raw", s)
+        room, light, kind = sample_room(rng, palette_size=palette_size)
+        scene = f"{kind}_{s + 1:04d}"
+        scene_dir, truth_dir = out / "raw" / scene, out / "raw_truth" / scene
+        scene_dir.mkdir(parents=True, exist_ok=True)
+        truth_dir.mkdir(parents=True, exist_ok=True)
+        t0 = T0 + 3600.0 * s + float(rng.uniform(0, 1))
+        for j, cam in enumerate(camera_path(rng, room.size, frames_per_scene)):
+            rgb, depth, labels40, _ = render_frame(room, light, cam, shape, rng, noise_tex)
+            depth[kinect_holes(depth, rng)] = 0.0
+            t_d = t0 + j / fps + float(rng.uniform(-0.003, 0.003))
+            counter = 2016681662 + int(round((t_d - t0) * 1e6))
+            d_name = frame_name("d", t_d, counter)
+            (scene_dir / d_name).write_bytes(encode_depth(depth))
+            if rng.random() < rgb_drop:
+                dropped += 1
+            else:
+                t_r = t_d + float(rng.uniform(-0.015, 0.015))
+                (scene_dir / frame_name("r", t_r, counter + 7)).write_bytes(encode_pnm(rgb))
+            t_a = t_d + float(rng.uniform(-0.01, 0.01))
+            accel = np.array([0.0, -9.81, 0.0, cam.pitch], np.float64) + rng.normal(0, 0.02, 4)
+            (scene_dir / frame_name("a", t_a, counter + 3)).write_bytes(accel.tobytes())
+            (truth_dir / f"{Path(d_name).stem}.png").write_bytes(encode_png(labels40))
+        if s % 5 != 4:  # INDEX.txt is missing from some real dumps too
+            (scene_dir / "INDEX.txt").write_text("".join(f"{p.name}\n" for p in sorted(scene_dir.iterdir())))
+
+    summary = {**params, "mat": MAT_NAME, "splits": "splits", "raw": "raw", "raw_truth": "raw_truth",
+               "rgb_frames_dropped": dropped}
+    (out / "synth.json").write_text(json.dumps(summary, indent=1))
+    return summary
+
+
+def is_synthetic_dir(path: str | Path) -> bool:
+    """Whether ``path`` is absent, empty or written by :func:`write_synthetic_nyu` (safe to replace)."""
+    path = Path(path)
+    return not path.exists() or (path / MARKER).exists() or (path.is_dir() and not any(path.iterdir()))
+
+
+def read_synth_params(out_dir: str | Path) -> dict | None:
+    """``synth.json`` of a complete synthetic dataset, or None."""
+    path = Path(out_dir) / "synth.json"
+    return json.loads(path.read_text()) if path.exists() else None
