@@ -56,9 +56,7 @@ def bench_labeling(exp, params, split, batch: int) -> dict:
     row = {sid: i for i, sid in enumerate(split.ids)}
 
     def label_fn(ids):
-        idx = [row[s] for s in ids]
-        sub = type(split)(list(ids), {m: a[idx] for m, a in split.modalities.items()})
-        return predict_probs(model, spec, sub)
+        return predict_probs(model, spec, split.take([row[s] for s in ids]))
 
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()

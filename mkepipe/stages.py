@@ -62,9 +62,7 @@ def pseudolabel(params: Params, data_dir: Path, teacher_path: Path, out_dir: Pat
     row = {sid: i for i, sid in enumerate(unlabeled.ids)}
 
     def label_fn(ids: list[str]) -> np.ndarray:
-        idx = [row[sid] for sid in ids]
-        sub = type(unlabeled)(list(ids), {m: a[idx] for m, a in unlabeled.modalities.items()})
-        return predict_probs(model, spec, sub)
+        return predict_probs(model, spec, unlabeled.take([row[sid] for sid in ids]))
 
     cfg = params.active("pseudolabel")
     return LabelStore(out_dir).write(

@@ -19,6 +19,11 @@ class Split:
     def __len__(self) -> int:
         return len(self.ids)
 
+    def take(self, indices: list[int]) -> "Split":
+        """The samples at ``indices``, in that order."""
+        y = None if self.y is None else self.y[indices]
+        return Split([self.ids[i] for i in indices], {m: a[indices] for m, a in self.modalities.items()}, y, self.meta)
+
     def channels(self) -> dict[str, int]:
         """Channel (feature) count of each modality: axis 1 of its array."""
         return {m: int(a.shape[1]) for m, a in self.modalities.items()}
