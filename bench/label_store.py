@@ -10,7 +10,10 @@ max-probability ~0.8 at the default). Reports, as JSON (``--out``) and on stdout
 - bytes/pixel on disk per kind and encoding, and the compact encoding's errors
   (argmax agreement, KL(original || decoded), |delta w|);
 - write throughput (samples/s, MB/s of float32 probabilities in, MB/s written) and its
-  ratio to the bare teacher forward on the same batches;
+  ratio to the bare teacher forward on the same batches (wall and process-CPU time,
+  interleaved pairs, median of ``--repeats``; each run records the load average, since a
+  busy neighbour on 2 cores makes single runs meaningless), plus the store's own cost
+  per sample with precomputed teacher outputs;
 - random-read latency per sample, verify throughput;
 - the same for a classification (N x K) generation with a small MLP teacher.
 
@@ -173,6 +176,12 @@ def run_section(name, ids, label_fn, configs, args, work: Path, units_per_sample
     confidence = {"mean_max_prob": float(np.mean([a.conf.mean() for a in teacher])),
                   "mean_entropy_over_log_k": float(np.mean([a.nent.mean() for a in teacher]))}
     print(f"[{name}] teacher output: {json.dumps(confidence)}", flush=True)
+    batches = {}  # the teacher's outputs, batched as the store asks for them
+    for s0 in range(0, len(ids), args.shard_size):
+        chunk = ids[s0:s0 + args.shard_size]
+        for b0 in range(0, len(chunk), batch):
+            part = tuple(chunk[b0:b0 + batch])
+            batches[part] = np.stack([originals[i] for i in part])
     results = []
     for kind, encoding, *size in configs:
         shard = size[0] if size else args.shard_size
@@ -198,6 +207,13 @@ def run_section(name, ids, label_fn, configs, args, work: Path, units_per_sample
                    bare_samples_per_s=len(ids) / statistics.median(r["bare_seconds"] for r in runs),
                    ratio_to_bare_forward=statistics.median(r["ratio"] for r in runs),
                    cpu_ratio_to_bare_forward=statistics.median(r["cpu_ratio"] for r in runs))
+        if shard == args.shard_size:  # store alone: label_fn hands back precomputed outputs
+            t0 = time.perf_counter()
+            LabelStore(work / name / f"store-only-{kind}-{encoding}").write(
+                ids, lambda b: batches[tuple(b)], kind=kind, encoding=encoding, num_classes=num_classes,
+                teacher_hash="bench-teacher", dataset_hash=f"bench-{name}", shard_size=shard,
+                batch_size=batch, progress=False)
+            row["store_only_ms_per_sample"] = (time.perf_counter() - t0) / len(ids) * 1e3
         t0 = time.perf_counter()
         report = Generation(gen.path).verify()
         vs = time.perf_counter() - t0
@@ -209,7 +225,8 @@ def run_section(name, ids, label_fn, configs, args, work: Path, units_per_sample
         print(f"[{name}] {kind:8s} {encoding:9s} shard {shard:5d} {row['bytes_per_unit']:8.3f} B/{'px' if units_per_sample > 1 else 'sample'}"
               f" | write {row['samples_per_s']:9.2f} samples/s {row['mb_in_per_s']:7.1f} MB/s in"
               f" {row['mb_written_per_s']:6.1f} MB/s out | bare {row['bare_samples_per_s']:9.2f} samples/s"
-              f" | ratio {row['ratio_to_bare_forward']:.3f} (cpu {row['cpu_ratio_to_bare_forward']:.3f}) | verify {row['verify']['mb_per_s']:6.0f} MB/s"
+              f" | ratio {row['ratio_to_bare_forward']:.3f} (cpu {row['cpu_ratio_to_bare_forward']:.3f})"
+              f" | store alone {row.get('store_only_ms_per_sample', float('nan')):.3f} ms/sample | verify {row['verify']['mb_per_s']:6.0f} MB/s"
               f" {row['verify']['samples_per_s']:8.0f} samples/s | read median {lat[0]['median_ms']:.2f} ms"
               f" (first {lat[0]['first_ms']:.1f} ms; block-check median {lat[1]['median_ms']:.2f} ms)"
               f" | {json.dumps({k: round(v, 6) for k, v in row['fidelity'].items()})}", flush=True)
