@@ -48,11 +48,7 @@ class Generation:
         self.shape: tuple[int, ...] = tuple(self.manifest["shape"])
         self.codec = create_codec(self.manifest["encoding"])
         for entry in self.manifest["shards"]:
-            shard = self.path / entry["file"]
-            if not shard.is_file():
-                raise DamagedGenerationError(shard, "shard file missing")
-            if shard.stat().st_size != entry["bytes"]:
-                raise DamagedGenerationError(shard, f"size differs from manifest ({entry['bytes']} bytes)")
+            self._present_shard(entry)
         self.parent = self._open_parent(_seen + (self.id,))
         self._readers: dict[int, ShardReader] = {}
         self._checked: set[int] = set()
@@ -197,15 +193,20 @@ class Generation:
                        None if probs is None else probs.reshape(n, self.num_classes, *self.shape),
                        None if weight is None else weight.reshape(n, *self.shape))
 
+    def _present_shard(self, entry: dict) -> Path:
+        """The shard file of a manifest entry; refuse it if missing or of the wrong size."""
+        shard = self.path / entry["file"]
+        if not shard.is_file():
+            raise DamagedGenerationError(shard, "shard file missing")
+        if shard.stat().st_size != entry["bytes"]:
+            raise DamagedGenerationError(shard, f"size differs from manifest ({entry['bytes']} bytes)")
+        return shard
+
     def verify(self, parents: bool = True) -> dict:
         """Hash every shard against the manifest; raise DamagedGenerationError naming the shard."""
         start, nbytes = time.perf_counter(), 0
         for entry in self.manifest["shards"]:
-            shard = self.path / entry["file"]
-            if not shard.is_file():
-                raise DamagedGenerationError(shard, "shard file missing")
-            if shard.stat().st_size != entry["bytes"]:
-                raise DamagedGenerationError(shard, f"size differs from manifest ({entry['bytes']} bytes)")
+            shard = self._present_shard(entry)
             if sha256_file(shard) != entry["sha256"]:
                 raise DamagedGenerationError(shard, "sha256 mismatch")
             nbytes += entry["bytes"]
