@@ -56,6 +56,29 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _relabel(args: argparse.Namespace) -> int:
+    from mkepipe.service import relabel
+
+    params = load_params(args.params).model_copy(update={"experiment": args.experiment})
+    out = relabel(Path(args.project), params, lambda pct, msg: print(f"{pct:3.0f}% {msg}"))
+    print(f"relabel {args.experiment}: {out.status}, round {out.round}, {out.labeled} labeled, "
+          f"{out.quarantined} quarantined" + (f", {out.decision.verdict}" if out.decision else ""))
+    return 0
+
+
+def _notify(args: argparse.Namespace) -> int:
+    """Trigger relabel/<experiment> now: a flow run created through the API, not waited for."""
+    if not os.environ.get("PREFECT_API_URL"):
+        print("mke notify: set PREFECT_API_URL (e.g. http://127.0.0.1:4200/api, what `make serve` starts)",
+              file=sys.stderr)
+        return 2
+    from prefect.deployments import run_deployment
+
+    run = run_deployment(f"relabel/{args.experiment}", timeout=0, as_subflow=False, tags=["notify"])
+    print(f"triggered relabel/{args.experiment}: flow run {run.name} ({run.id})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mke", description="Multimodal Knowledge Expansion pipeline")
     parser.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
@@ -102,6 +125,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="serve every experiment as Prefect deployment mke/<name>")
     p.add_argument("--project", default=".", help="project directory the flows run in")
     p.set_defaults(func=_serve)
+
+    p = sub.add_parser("relabel", help="run one relabel round now, without Prefect (docs/service.md)")
+    p.add_argument("--experiment", default="nyu")
+    p.add_argument("--project", default=".", help="project directory")
+    p.set_defaults(func=_relabel)
+
+    p = sub.add_parser("notify", help="new sensor data arrived: trigger the relabel/<experiment> deployment now")
+    p.add_argument("--experiment", default="nyu")
+    p.set_defaults(func=_notify)
 
     from mkepipe.data.nyu import cli as nyu_data_cli
     from mkepipe.labels import cli as labels_cli

@@ -163,6 +163,26 @@ class EvaluateSections(_Section):
     nyu: NyuEvaluate = NyuEvaluate()
 
 
+class PromotionRule(_Section):
+    """When a relabel round's student becomes the current teacher (docs/service.md)."""
+
+    min_gain: float = Field(0.0, description="student test metric must reach the teacher's plus this many points")
+    min_class_coverage: float = Field(0.5, ge=0, le=1, description="student must recognise (IoU > 0) at least "
+                                                                   "this share of the classes the teacher does")
+
+
+class ServiceConfig(_Section):
+    """``service:``: the ``relabel/<experiment>`` deployment (docs/service.md)."""
+
+    schedule: bool = Field(True, description="serve relabel/<experiment> on an interval schedule; False: "
+                                             "it runs only when triggered (mke notify)")
+    interval_minutes: float = Field(60.0, gt=0, description="schedule interval")
+    inbox_dir: str = Field("inbox", min_length=1, description="new sensor data: <inbox_dir>/<experiment>/")
+    state_dir: str = Field("service", min_length=1, description="service state: <state_dir>/<experiment>/")
+    baselines: bool = Field(False, description="also train the student's baselines each relabel round")
+    promotion: PromotionRule = PromotionRule()
+
+
 SECTIONS = ("prepare", "teacher", "pseudolabel", "student", "evaluate")
 
 
@@ -178,6 +198,7 @@ class Params(_Section):
     pseudolabel: PseudolabelSections = PseudolabelSections()
     student: StudentSections = StudentSections()
     evaluate: EvaluateSections = EvaluateSections()
+    service: ServiceConfig = ServiceConfig()
 
     @model_validator(mode="after")
     def _check(self) -> "Params":

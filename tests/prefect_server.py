@@ -66,8 +66,9 @@ def prefect_server(home: Path, env: dict[str, str], timeout: float = 120) -> Ite
 
 
 @contextmanager
-def served(project_dir: Path, env: dict[str, str], deployment: str, timeout: float = 120) -> Iterator[None]:
-    """Run ``mke serve`` until ``deployment`` is registered; stop it afterwards."""
+def served(project_dir: Path, env: dict[str, str], deployment: str,
+           timeout: float = 120) -> Iterator[subprocess.Popen]:
+    """Run ``mke serve`` until ``deployment`` is registered; yield its process; stop it afterwards."""
     log = Path(env["PREFECT_HOME"]) / "serve.log"
     proc = subprocess.Popen(["mke", "serve", "--project", str(project_dir)], cwd=project_dir, env=env,
                             stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
@@ -78,6 +79,6 @@ def served(project_dir: Path, env: dict[str, str], deployment: str, timeout: flo
 
     try:
         _wait_until(registered, "mke serve", proc, log, timeout)
-        yield
+        yield proc
     finally:
         _stop(proc)

@@ -1,0 +1,58 @@
+"""The promotion rule: does a relabel round's student become the current teacher?
+
+Both checks must pass, on the held-out test split scored by the evaluate stage:
+
+1. **quality** — the student's headline metric is at least the teacher's plus ``min_gain``.
+2. **no class collapse** — the student recognises (per-class IoU > 0) at least
+   ``min_class_coverage`` of the classes the teacher recognises. A student that
+   regularisation pushed onto the majority class (TwoMoon round 2 does exactly that) can
+   score close to its teacher on an imbalanced test set while having forgotten the rare
+   classes; this check refuses it. Experiments without per-class scores skip it.
+
+Refused students stay on disk and in the report; the teacher and the label lineage stay.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+PER_CLASS = "iou_per_class"
+
+
+@dataclass(frozen=True)
+class Decision:
+    promote: bool
+    reasons: list[str] = field(default_factory=list)
+
+    @property
+    def verdict(self) -> str:
+        return "promoted" if self.promote else "kept teacher"
+
+
+def _recognised(scores: dict[str, float]) -> set[str]:
+    return {name for name, v in scores.items() if v > 0}
+
+
+def decide(teacher: dict[str, Any], student: dict[str, Any], metric: str, *, min_gain: float = 0.0,
+           min_class_coverage: float = 0.5) -> Decision:
+    """Apply the rule to the evaluate stage's per-model metric dicts (``details[name]``)."""
+    reasons = []
+    ok = True
+    t, s = float(teacher[metric]), float(student[metric])
+    if s >= t + min_gain:
+        reasons.append(f"quality: student {metric} {s:.2f} >= teacher {t:.2f} + {min_gain:g}")
+    else:
+        ok = False
+        reasons.append(f"quality: student {metric} {s:.2f} < teacher {t:.2f} + {min_gain:g}")
+    if PER_CLASS in teacher and PER_CLASS in student:
+        want, have = _recognised(teacher[PER_CLASS]), _recognised(student[PER_CLASS])
+        coverage = len(have & want) / len(want) if want else 1.0
+        line = (f"classes: student recognises {len(have & want)} of the teacher's {len(want)} "
+                f"({coverage:.0%}, need {min_class_coverage:.0%})")
+        if coverage < min_class_coverage:
+            ok = False
+            line += " - class collapse"
+        reasons.append(line)
+    else:
+        reasons.append("classes: no per-class scores; collapse check skipped")
+    return Decision(ok, reasons)
