@@ -6,8 +6,9 @@ BIN := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
 export PREFECT_HOME ?= $(CURDIR)/.prefect
 PORT ?= 4200
+EXPERIMENT ?= nyu
 
-.PHONY: setup demo test test-all reproduce bench clean
+.PHONY: setup serve stop demo test test-all reproduce bench clean
 
 setup: $(VENV)/.installed
 
@@ -17,8 +18,14 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q -e '.[test]'
 	touch $@
 
-demo: setup  ## the main job end to end through a local Prefect server
-	PORT=$(PORT) bash scripts/demo.sh
+serve: setup  ## local Prefect server + `mke serve`, left running; UI at http://127.0.0.1:$(PORT)
+	PORT=$(PORT) EXPERIMENT=$(EXPERIMENT) bash scripts/serve.sh start
+
+stop:  ## stop what `make serve` started
+	PORT=$(PORT) bash scripts/serve.sh stop
+
+demo: setup  ## serve, run mke/$(EXPERIMENT) to completion, print the results, stop
+	PORT=$(PORT) EXPERIMENT=$(EXPERIMENT) bash scripts/demo.sh
 
 test: setup  ## install and run the test suite (slow tests excluded)
 	$(BIN)/pytest -q
@@ -33,4 +40,4 @@ bench: setup
 	$(BIN)/python bench/overhead.py
 
 clean:
-	rm -rf data models labels reports .prefect
+	rm -rf data models labels reports service inbox .prefect

@@ -19,8 +19,9 @@ from tests.test_nyu_pipeline import TINY
 SERVICE = {"schedule": False, "baselines": False}
 
 
-def tiny_params(root: Path) -> dict:
+def tiny_params(root: Path, synthetic: dict | None = None) -> dict:
     raw = json.loads(json.dumps(TINY))
+    raw["prepare"]["nyu"]["synthetic"].update(synthetic or {})
     raw["prepare"]["nyu"]["hha_cache_dir"] = str(root / ".cache" / "hha")
     raw["rounds"] = [{"id": 1, "teacher": "teacher.pt"}]
     raw["evaluate"] = {"nyu": {"panels": 0}}  # the confusion matrix is figure enough
@@ -28,10 +29,11 @@ def tiny_params(root: Path) -> dict:
     return raw
 
 
-def make_service_project(tmp_path: Path) -> tuple[Path, dict[str, str]]:
-    """A project (git + dvc) whose pipeline outputs for a one-round tiny NYU run exist."""
+def make_service_project(tmp_path: Path, synthetic: dict | None = None) -> tuple[Path, dict[str, str]]:
+    """A project (git + dvc) whose pipeline outputs for a one-round tiny NYU run exist
+    (``synthetic`` overrides the synthetic set's sizes)."""
     root, env = make_project(tmp_path)
-    (root / "params.yaml").write_text(yaml.safe_dump(tiny_params(root), sort_keys=False))
+    (root / "params.yaml").write_text(yaml.safe_dump(tiny_params(root, synthetic), sort_keys=False))
     params = load_params(root / "params.yaml")
     stages.prepare(params, root / "data" / "nyu")
     stages.teacher(params, root / "data" / "nyu", root / "models" / "nyu" / "teacher.pt")

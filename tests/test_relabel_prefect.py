@@ -2,6 +2,7 @@
 incremental labeling, no-op, overlapping triggers, and a SIGKILL mid-way."""
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -63,12 +64,27 @@ def test_new_samples_are_labeled_incrementally(service):
     assert (root / "service" / "nyu.dvc").exists()  # the round is versioned by DVC
 
 
-def test_second_trigger_without_new_data_changes_nothing(service):
+def _wait_final(env, flow_run_id: str, timeout: float = 300):
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings({PREFECT_API_URL: env["PREFECT_API_URL"]}), get_client(sync_client=True) as client:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            state = client.read_flow_run(flow_run_id).state
+            if state is not None and state.is_final():
+                return state
+            time.sleep(0.5)
+    raise TimeoutError(f"flow run {flow_run_id} not finished after {timeout}s")
+
+
+def test_notify_without_new_data_is_a_noop_that_changes_nothing(service):
     root, env, _ = service
     before = tree_digest(root / "service", root / "inbox", root / "data", root / "labels")
     start = time.monotonic()
-    proc = _trigger(root, env)
-    assert proc.returncode == 0 and "Completed" in proc.stdout, proc.stdout[-3000:]
+    out = run(["mke", "notify", "--experiment", "nyu"], root, env).stdout
+    flow_run_id = re.search(r"\(([0-9a-f-]{36})\)", out).group(1)
+    assert _wait_final(env, flow_run_id).is_completed()
     assert tree_digest(root / "service", root / "inbox", root / "data", root / "labels") == before
     assert time.monotonic() - start < 60
 

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# scripts/serve.sh start|stop|status — the local service: a Prefect server (SQLite in
+# $PREFECT_HOME, default ./.prefect, bound to 127.0.0.1:$PORT) and `mke serve`, both in
+# the background with pid files under $PREFECT_HOME. `make serve` / `make stop` call this.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PORT=${PORT:-4200}
+EXPERIMENT=${EXPERIMENT:-nyu}
+export PREFECT_HOME=${PREFECT_HOME:-$PWD/.prefect}
+export PREFECT_API_URL="http://127.0.0.1:${PORT}/api"  # unset, the CLI would start a throw-away server
+export PREFECT_RUNNER_POLL_FREQUENCY=${PREFECT_RUNNER_POLL_FREQUENCY:-1}
+export PREFECT_SERVER_ANALYTICS_ENABLED=false
+server_pid="$PREFECT_HOME/server.pid"
+serve_pid="$PREFECT_HOME/serve.pid"
+
+alive() { [[ -f $1 ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+stop_one() {  # $1 pid file: TERM the process group, KILL it after 20 s
+  [[ -f $1 ]] || return 0
+  local pid; pid=$(cat "$1")
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+    kill -KILL -- "-$pid" 2>/dev/null || true
+  fi
+  rm -f "$1"
+}
+
+start() {
+  mkdir -p "$PREFECT_HOME"
+  if alive "$server_pid" && alive "$serve_pid"; then
+    echo "==> already running: UI http://127.0.0.1:${PORT}"
+    return 0
+  fi
+  stop  # a half-started service from an earlier attempt
+  echo "==> Prefect server on 127.0.0.1:${PORT} (PREFECT_HOME=${PREFECT_HOME}, log server.log)"
+  setsid prefect server start --host 127.0.0.1 --port "$PORT" >"$PREFECT_HOME/server.log" 2>&1 </dev/null &
+  echo $! >"$server_pid"
+  for _ in $(seq 1 120); do
+    curl -fs "${PREFECT_API_URL}/health" >/dev/null 2>&1 && break
+    alive "$server_pid" || { tail -n 40 "$PREFECT_HOME/server.log"; stop; exit 1; }
+    sleep 1
+  done
+  curl -fs "${PREFECT_API_URL}/health" >/dev/null || { echo "Prefect server did not come up"; stop; exit 1; }
+
+  echo "==> mke serve (log serve.log)"
+  setsid mke serve --project "$PWD" >"$PREFECT_HOME/serve.log" 2>&1 </dev/null &
+  echo $! >"$serve_pid"
+  for _ in $(seq 1 120); do
+    prefect deployment inspect "mke/${EXPERIMENT}" >/dev/null 2>&1 && break
+    alive "$serve_pid" || { tail -n 40 "$PREFECT_HOME/serve.log"; stop; exit 1; }
+    sleep 1
+  done
+  prefect deployment inspect "mke/${EXPERIMENT}" >/dev/null 2>&1 || { echo "deployments not registered"; stop; exit 1; }
+  echo "==> serving mke/<experiment> and relabel/nyu; UI http://127.0.0.1:${PORT}"
+  echo "    export PREFECT_API_URL=${PREFECT_API_URL}   # then: prefect deployment run mke/${EXPERIMENT}, mke notify"
+}
+
+stop() {
+  stop_one "$serve_pid"
+  stop_one "$server_pid"
+}
+
+status() {
+  alive "$server_pid" && alive "$serve_pid"
+}
+
+case "${1:-}" in
+  start) start ;;
+  stop) stop; echo "==> stopped" ;;
+  status) if status; then echo "running: UI http://127.0.0.1:${PORT}"; else echo "not running"; exit 1; fi ;;
+  *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+esac
