@@ -6,7 +6,9 @@ transient I/O errors only (:func:`mkepipe.service.retry.is_transient`). See docs
 """
 from __future__ import annotations
 
+import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
@@ -75,7 +77,8 @@ def commit(r: Relabeler, plan, state, got, gen, metrics) -> Outcome:
 @task(name="track with DVC", **STEP)
 def track(r: Relabeler) -> None:
     """``dvc add`` the service state so each round's dataset and labels are versioned."""
-    proc = subprocess.run(["dvc", "add", str(r.layout.root.relative_to(r.project))], cwd=r.project,
+    dvc = shutil.which("dvc") or str(Path(sys.executable).with_name("dvc"))  # the venv's, if not on PATH
+    proc = subprocess.run([dvc, "add", str(r.layout.root.relative_to(r.project))], cwd=r.project,
                           capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"dvc add failed:\n{(proc.stdout + proc.stderr)[-3000:]}")
@@ -141,7 +144,7 @@ def relabel(experiment: str = "nyu", project_dir: str = ".") -> dict:
                 train(r, plan.round, got.version)
                 metrics = evaluate(r, plan.round, state, got.version)
             out = commit(r, plan, state, got, gen, metrics)
-    if out.status == "committed":
+    if out.status != "noop":  # the state changed: version it
         track(r)
     publish(r, out)
     return {"status": out.status, "round": out.round, "labeled": out.labeled, "quarantined": out.quarantined,

@@ -10,6 +10,8 @@ export PREFECT_HOME=${PREFECT_HOME:-$PWD/.prefect}
 export PREFECT_API_URL="http://127.0.0.1:${PORT}/api"  # unset, the CLI would start a throw-away server
 export PREFECT_RUNNER_POLL_FREQUENCY=${PREFECT_RUNNER_POLL_FREQUENCY:-1}
 export PREFECT_SERVER_ANALYTICS_ENABLED=false
+# a run queued behind the concurrency limit of 1 retries for its slot this often (Prefect's default: 30 s)
+export PREFECT_SERVER_DEPLOYMENTS_CONCURRENCY_SLOT_WAIT_SECONDS=${PREFECT_SERVER_DEPLOYMENTS_CONCURRENCY_SLOT_WAIT_SECONDS:-5}
 server_pid="$PREFECT_HOME/server.pid"
 serve_pid="$PREFECT_HOME/serve.pid"
 

@@ -19,9 +19,11 @@ from tests.test_nyu_pipeline import TINY
 SERVICE = {"schedule": False, "baselines": False}
 
 
-def tiny_params(root: Path, synthetic: dict | None = None) -> dict:
+def tiny_params(root: Path, synthetic: dict | None = None, size: tuple[int, int] | None = None) -> dict:
     raw = json.loads(json.dumps(TINY))
     raw["prepare"]["nyu"]["synthetic"].update(synthetic or {})
+    if size:
+        raw["prepare"]["nyu"]["height"], raw["prepare"]["nyu"]["width"] = size
     raw["prepare"]["nyu"]["hha_cache_dir"] = str(root / ".cache" / "hha")
     raw["rounds"] = [{"id": 1, "teacher": "teacher.pt"}]
     raw["evaluate"] = {"nyu": {"panels": 0}}  # the confusion matrix is figure enough
@@ -29,11 +31,12 @@ def tiny_params(root: Path, synthetic: dict | None = None) -> dict:
     return raw
 
 
-def make_service_project(tmp_path: Path, synthetic: dict | None = None) -> tuple[Path, dict[str, str]]:
+def make_service_project(tmp_path: Path, synthetic: dict | None = None,
+                         size: tuple[int, int] | None = None) -> tuple[Path, dict[str, str]]:
     """A project (git + dvc) whose pipeline outputs for a one-round tiny NYU run exist
-    (``synthetic`` overrides the synthetic set's sizes)."""
+    (``synthetic`` overrides the synthetic set's sizes, ``size`` the training resolution)."""
     root, env = make_project(tmp_path)
-    (root / "params.yaml").write_text(yaml.safe_dump(tiny_params(root, synthetic), sort_keys=False))
+    (root / "params.yaml").write_text(yaml.safe_dump(tiny_params(root, synthetic, size), sort_keys=False))
     params = load_params(root / "params.yaml")
     stages.prepare(params, root / "data" / "nyu")
     stages.teacher(params, root / "data" / "nyu", root / "models" / "nyu" / "teacher.pt")

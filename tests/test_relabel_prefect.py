@@ -24,7 +24,8 @@ DEPLOYMENT = "relabel/nyu"
 def service(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("relabel")
     root, env = make_service_project(tmp)
-    with prefect_server(tmp / "prefect-home", env) as penv, served(root, penv, DEPLOYMENT) as proc:
+    fast_queue = {**env, "PREFECT_SERVER_DEPLOYMENTS_CONCURRENCY_SLOT_WAIT_SECONDS": "2"}
+    with prefect_server(tmp / "prefect-home", fast_queue) as penv, served(root, penv, DEPLOYMENT) as proc:
         yield root, penv, proc
 
 
@@ -42,6 +43,22 @@ def _verify_all(root):
     for g in gens:
         assert g.verify()["ok"]
     return gens
+
+
+def _artifact(root, env, key):
+    out = run(["prefect", "artifact", "inspect", key, "--limit", "1", "-o", "json"], root, env).stdout
+    return json.loads(out)[0]
+
+
+def test_only_bad_samples_start_no_round(service):
+    root, env, _ = service
+    (root / "inbox" / "nyu" / "bad_0001" / "depth").mkdir(parents=True)
+    (root / "inbox" / "nyu" / "bad_0001" / "depth" / "0001.png").write_bytes(b"no rgb and not a png")
+    proc = _trigger(root, env)
+    assert proc.returncode == 0 and "Completed" in proc.stdout, proc.stdout[-3000:] + proc.stderr[-3000:]
+    state = read_state(Layout(root / "service" / "nyu"))
+    assert state.round == 0 and state.rejected["inbox/bad_0001/0001"]["reason"] == "missing_modality"
+    assert "all quarantined" in _artifact(root, env, "relabel-nyu-report")["data"]
 
 
 def test_new_samples_are_labeled_incrementally(service):
@@ -62,6 +79,10 @@ def test_new_samples_are_labeled_incrementally(service):
     report = (root / "service" / "nyu" / "reports" / "round0001" / "report.md").read_text()
     assert "Promotion decision: " in report and state.history[-1]["decision"] in report
     assert (root / "service" / "nyu.dvc").exists()  # the round is versioned by DVC
+    assert "Promotion decision" in _artifact(root, env, "relabel-nyu-report")["data"]
+    assert _artifact(root, env, "relabel-nyu-progress")["data"] == 100
+    link = _artifact(root, env, "relabel-nyu-confusion-mm-student")["data"]  # a link to the PNG figure
+    assert "file://" in link and "confusion_mm_student.png" in link
 
 
 def _wait_final(env, flow_run_id: str, timeout: float = 300):

@@ -119,3 +119,11 @@ def test_service_config_is_validated():
         parse_params({"service": {"promotion": {"min_class_coverage": 2}}})
     with pytest.raises(ConfigError, match="service.intervall"):
         parse_params({"service": {"intervall": 5}})
+
+
+def test_notify_refuses_without_an_explicit_api_url(monkeypatch, capsys):
+    from mkepipe.cli import main
+
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    assert main(["notify"]) == 2  # never the CLI's silent throw-away server
+    assert "PREFECT_API_URL" in capsys.readouterr().err

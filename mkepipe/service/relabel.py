@@ -28,6 +28,7 @@ from mkepipe.service.ingest import Ingested, copy_dataset, ingest
 from mkepipe.service.inbox import InboxDiff, diff_inbox, scan_inbox
 from mkepipe.service.promotion import Decision, decide
 from mkepipe.service.report import round_report
+from mkepipe.service.retry import retry_transient
 from mkepipe.service.state import Layout, ServiceState, read_state, service_lock, write_state
 from mkepipe.training.checkpoint import load_checkpoint
 from mkepipe.training.runs import predict_probs
@@ -219,17 +220,18 @@ class Relabeler:
 
 
 def relabel(project_dir: str | Path, params: Params, progress: Progress | None = None) -> Outcome:
-    """Run one relabel round start to finish, without Prefect (``mke relabel``, benchmarks)."""
+    """Run one relabel round start to finish, without Prefect (``mke relabel``, benchmarks);
+    each step is retried on transient I/O errors, as the flow's tasks are."""
     r = Relabeler(project_dir, params, progress)
     with service_lock(r.layout):
-        plan = r.plan()
+        plan = retry_transient(r.plan)
         if plan.diff.empty:
             return Outcome("noop", plan.round - 1, plan.state)
-        state = plan.state or r.bootstrap()
-        got = r.ingest(plan, state)
+        state = plan.state or retry_transient(r.bootstrap)
+        got = retry_transient(lambda: r.ingest(plan, state))
         if got.version is None:
-            return r.commit(plan, state, got, None, None)
-        gen = r.label(plan.round, state, got.version)
-        r.train(plan.round, got.version)
-        metrics = r.evaluate(plan.round, state, got.version)
-        return r.commit(plan, state, got, gen, metrics)
+            return retry_transient(lambda: r.commit(plan, state, got, None, None))
+        gen = retry_transient(lambda: r.label(plan.round, state, got.version))
+        retry_transient(lambda: r.train(plan.round, got.version))
+        metrics = retry_transient(lambda: r.evaluate(plan.round, state, got.version))
+        return retry_transient(lambda: r.commit(plan, state, got, gen, metrics))
