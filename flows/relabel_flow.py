@@ -91,7 +91,8 @@ def publish(r: Relabeler, out: Outcome) -> None:
         text = (f"# relabel {exp}: nothing new\n\nThe inbox `{r.inbox}` holds no new sample"
                 if out.status == "noop" else
                 f"# relabel {exp}: nothing usable\n\n{out.quarantined} new samples, all quarantined")
-        create_markdown_artifact(f"{text}; round {out.round} stays current.\n", key=f"relabel-{exp}-report")
+        # its own key, so `relabel-<exp>-report` keeps showing the last round's report
+        create_markdown_artifact(f"{text}; round {out.round} stays current.\n", key=f"relabel-{exp}-last-run")
         return
     reports = out.report.parent
     figures = sorted(reports.glob("*.png"))
@@ -124,27 +125,33 @@ def _progress(key: str):
     return update
 
 
+def _round(r: Relabeler, plan) -> Outcome:
+    r.progress = _progress(f"relabel-{r.params.experiment}-progress")
+    state = plan.state or bootstrap(r)
+    got = ingest(r, plan, state)
+    gen = metrics = None
+    if got.version is not None:
+        gen = label(r, plan.round, state, got.version)
+        train(r, plan.round, got.version)
+        metrics = evaluate(r, plan.round, state, got.version)
+    return commit(r, plan, state, got, gen, metrics)
+
+
 @flow(name="relabel", flow_run_name="relabel-{experiment}")
 def relabel(experiment: str = "nyu", project_dir: str = ".") -> dict:
     """Ingest new inbox data, label only it, train and evaluate the next student, promote or not."""
     root = Path(project_dir).resolve()
     params = load_params(root / "params.yaml").model_copy(update={"experiment": experiment})
     r = Relabeler(root, params)
-    with service_lock(r.layout):
-        plan = find_new(r)
-        if plan.diff.empty:
-            out = Outcome("noop", plan.round - 1, plan.state)
-        else:
-            r.progress = _progress(f"relabel-{experiment}-progress")
-            state = plan.state or bootstrap(r)
-            got = ingest(r, plan, state)
-            gen = metrics = None
-            if got.version is not None:
-                gen = label(r, plan.round, state, got.version)
-                train(r, plan.round, got.version)
-                metrics = evaluate(r, plan.round, state, got.version)
-            out = commit(r, plan, state, got, gen, metrics)
-    if out.status != "noop":  # the state changed: version it
+    plan = find_new(r)  # without the lock: a no-op touches no file
+    if not plan.diff.empty:
+        with service_lock(r.layout):
+            plan = find_new(r)  # again under the lock: a run that held it may have taken the data
+            if not plan.diff.empty:
+                out = _round(r, plan)
+    if plan.diff.empty:
+        out = Outcome("noop", plan.round - 1, plan.state)
+    elif out.status != "noop":  # the state changed: version it
         track(r)
     publish(r, out)
     return {"status": out.status, "round": out.round, "labeled": out.labeled, "quarantined": out.quarantined,

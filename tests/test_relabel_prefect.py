@@ -58,7 +58,7 @@ def test_only_bad_samples_start_no_round(service):
     assert proc.returncode == 0 and "Completed" in proc.stdout, proc.stdout[-3000:] + proc.stderr[-3000:]
     state = read_state(Layout(root / "service" / "nyu"))
     assert state.round == 0 and state.rejected["inbox/bad_0001/0001"]["reason"] == "missing_modality"
-    assert "all quarantined" in _artifact(root, env, "relabel-nyu-report")["data"]
+    assert "all quarantined" in _artifact(root, env, "relabel-nyu-last-run")["data"]
 
 
 def test_new_samples_are_labeled_incrementally(service):

@@ -127,3 +127,13 @@ def test_notify_refuses_without_an_explicit_api_url(monkeypatch, capsys):
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
     assert main(["notify"]) == 2  # never the CLI's silent throw-away server
     assert "PREFECT_API_URL" in capsys.readouterr().err
+
+
+def test_flow_tasks_retry_only_transient_failures():
+    from prefect.states import Failed
+
+    from flows.relabel_flow import retry_if_transient
+
+    assert retry_if_transient(None, None, Failed(data=OSError(errno.EAGAIN, "busy")))
+    assert not retry_if_transient(None, None, Failed(data=BadSample("unreadable", "corrupt")))
+    assert not retry_if_transient(None, None, Failed(data=FileNotFoundError(errno.ENOENT, "gone")))

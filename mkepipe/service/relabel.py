@@ -223,8 +223,11 @@ def relabel(project_dir: str | Path, params: Params, progress: Progress | None =
     """Run one relabel round start to finish, without Prefect (``mke relabel``, benchmarks);
     each step is retried on transient I/O errors, as the flow's tasks are."""
     r = Relabeler(project_dir, params, progress)
+    plan = retry_transient(r.plan)  # without the lock: a no-op touches no file
+    if plan.diff.empty:
+        return Outcome("noop", plan.round - 1, plan.state)
     with service_lock(r.layout):
-        plan = retry_transient(r.plan)
+        plan = retry_transient(r.plan)  # again under the lock: a run that held it may have taken the data
         if plan.diff.empty:
             return Outcome("noop", plan.round - 1, plan.state)
         state = plan.state or retry_transient(r.bootstrap)
