@@ -5,7 +5,7 @@ students with every baseline and the hard-label ablation, evaluation; then round
 round 1's student as teacher) and prints mean ± std test mIoU per method, the teacher's
 pseudo-label mIoU on D_u, and the acceptance checks of issue 4. Writes JSON.
 
-    python bench/nyu_quality.py [--seeds 3] [--out bench/results/nyu_quality.json]
+    python bench/nyu_quality.py [--seeds 3] [-S student.nyu.epochs=10 ...] [--out FILE]
 """
 from __future__ import annotations
 
@@ -17,29 +17,50 @@ import time
 from pathlib import Path
 
 import numpy as np
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from mkepipe import stages  # noqa: E402
-from mkepipe.config import load_params  # noqa: E402
+from mkepipe.config import parse_params  # noqa: E402
 
 PAPER = {"teacher": 44.15, "um_student": 46.13, "noisy_student": 47.68, "mm_student_noreg": 46.14, "mm_student": 48.88}
 ORDER = ("teacher", "um_student", "noisy_student", "mm_student_noreg", "mm_student", "mm_student-hard",
          "mm_student_sup", "pseudo_labels")
 
 
-def run_seed(params, data: Path, work: Path) -> dict[str, dict[str, float]]:
+def run_seed(params, data: Path, work: Path) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
+    """Test mIoU per round and method, and seconds per stage."""
     models = work / "models"
-    stages.teacher(params, data, models / "teacher.pt")
+    seconds: dict[str, float] = {}
+
+    def timed(name, fn, *args, **kwargs):
+        t = time.perf_counter()
+        result = fn(*args, **kwargs)
+        seconds[name] = time.perf_counter() - t
+        return result
+
+    timed("teacher", stages.teacher, params, data, models / "teacher.pt")
     out: dict[str, dict[str, float]] = {}
     for r in params.rounds:
         labels, students = work / f"labels{r.id}", models / f"round{r.id}"
-        stages.pseudolabel(params, data, models / r.teacher, labels)
-        stages.student(params, data, labels, students)
-        m = stages.evaluate(params, data, models / r.teacher, students, labels, work / f"report{r.id}", r.id)
+        timed(f"pseudolabel@{r.id}", stages.pseudolabel, params, data, models / r.teacher, labels)
+        timed(f"student@{r.id}", stages.student, params, data, labels, students, round_id=r.id)
+        m = timed(f"evaluate@{r.id}", stages.evaluate, params, data, models / r.teacher, students, labels,
+                  work / f"report{r.id}", r.id)
         out[f"round{r.id}"] = {k: v["miou"] for k, v in m["details"].items()}
-    return out
+    return out, seconds
+
+
+def override(raw: dict, assignment: str) -> None:
+    """Apply ``a.b.c=value`` (value parsed as YAML) to a params mapping, like ``dvc exp run -S``."""
+    key, _, value = assignment.partition("=")
+    *parents, leaf = key.split(".")
+    node = raw
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[leaf] = yaml.safe_load(value)
 
 
 def main() -> None:
@@ -47,17 +68,27 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--params", type=Path, default=ROOT / "params.yaml")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "nyu_quality.json")
+    ap.add_argument("-S", "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a params.yaml value, e.g. -S student.nyu.epochs=10 (repeatable)")
     args = ap.parse_args()
-    base = load_params(args.params).model_copy(update={"experiment": "nyu"})
+    raw = yaml.safe_load(args.params.read_text())
+    raw["experiment"] = "nyu"
+    for assignment in args.overrides:
+        override(raw, assignment)
+    base = parse_params(raw, str(args.params))
     t0 = time.perf_counter()
-    runs = []
+    runs, timings = [], []
     with tempfile.TemporaryDirectory(prefix="mke-nyu-quality-") as tmp:
         data = Path(tmp) / "data"
         stages.prepare(base, data)
+        prepare_s = time.perf_counter() - t0
         for seed in range(args.seeds):
             params = base.model_copy(update={"seed": seed})
-            runs.append(run_seed(params, data, Path(tmp) / f"seed{seed}"))
-            print(f"seed {seed} done after {time.perf_counter() - t0:.0f} s", flush=True)
+            miou, seconds = run_seed(params, data, Path(tmp) / f"seed{seed}")
+            runs.append(miou)
+            timings.append(seconds)
+            summary = ", ".join(f"{k} {v:.1f}" for k, v in miou["round1"].items())
+            print(f"seed {seed} done after {time.perf_counter() - t0:.0f} s; round 1 mIoU: {summary}", flush=True)
     table = {}
     for rnd in runs[0]:
         table[rnd] = {}
@@ -72,7 +103,8 @@ def main() -> None:
         "mm >= mm_noreg": r1["mm_student"] >= r1["mm_student_noreg"],
         "soft >= hard": r1["mm_student"] >= r1.get("mm_student-hard", float("-inf")),
     }
-    result = {"seeds": args.seeds, "seconds": time.perf_counter() - t0, "miou": table, "checks": checks,
+    result = {"seeds": args.seeds, "overrides": args.overrides, "seconds": time.perf_counter() - t0,
+              "prepare_seconds": prepare_s, "stage_seconds": timings, "miou": table, "checks": checks,
               "paper_table3": PAPER}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")

@@ -36,7 +36,7 @@ def plain_calls(work: Path) -> float:
     for r in params.rounds:
         labels, students = work / f"labels{r.id}", models / f"round{r.id}"
         stages.pseudolabel(params, data, models / r.teacher, labels)
-        stages.student(params, data, labels, students)
+        stages.student(params, data, labels, students, round_id=r.id)
         stages.evaluate(params, data, models / r.teacher, students, labels, work / f"report{r.id}", r.id)
     return time.perf_counter() - t0
 

@@ -27,7 +27,7 @@ def _stage(args: argparse.Namespace) -> int:
         gen = stages.pseudolabel(params, args.data, args.teacher, args.out)
         print(f"label generation {gen.id} ({len(gen)} samples) in {gen.path}")
     elif args.stage == "student":
-        saved = stages.student(params, args.data, args.labels, args.out, args.history)
+        saved = stages.student(params, args.data, args.labels, args.out, args.history, args.round)
         print(f"students saved: {', '.join(saved)}")
     elif args.stage == "evaluate":
         metrics = stages.evaluate(params, args.data, args.teacher, args.students, args.labels, args.out, args.round)
@@ -101,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--labels", type=Path, required=True)
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--history", type=Path)
+    p.add_argument("--round", type=int, default=1, help="round id in params.yaml (its baselines switch)")
     p = ssub.add_parser("evaluate", help="score teacher and students on the test split")
     p.add_argument("--data", type=Path, required=True)
     p.add_argument("--teacher", type=Path, required=True)

@@ -47,6 +47,8 @@ class Perturbation(_Section):
 class Round(_Section):
     id: int = Field(ge=1)
     teacher: str = Field(min_length=1, description="checkpoint path relative to models/<experiment>/")
+    baselines: bool = Field(True, description="train the student's baselines and label ablation in this round; "
+                                              "False trains only the configured method (the next teacher)")
 
 
 class TrainConfig(_Section):
@@ -55,8 +57,9 @@ class TrainConfig(_Section):
     epochs: int = Field(ge=1)
     lr: float = Field(gt=0)
     batch_size: int | None = Field(None, ge=1, description="None: full batch")
-    momentum: float = Field(0.0, ge=0, lt=1)
+    momentum: float = Field(0.0, ge=0, lt=1, description="sgd only")
     weight_decay: float = Field(0.0, ge=0)
+    optimizer: Literal["sgd", "adam"] = Field("sgd", description="adam: AdamW, decoupled weight decay")
     perturbation: Perturbation = Perturbation()
 
 

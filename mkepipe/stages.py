@@ -82,23 +82,25 @@ def read_pseudo_labels(labels_dir: Path) -> tuple[PseudoLabels, str]:
 
 
 def student(params: Params, data_dir: Path, labels_dir: Path, out_dir: Path,
-            history: Path | None = None) -> dict[str, str]:
+            history: Path | None = None, round_id: int = 1) -> dict[str, str]:
     """Train the configured student method and its baselines; save one checkpoint each.
 
     ``out_dir/student.pt`` is the configured method (the next round's teacher);
     ``out_dir/<method>.pt`` holds every method trained, baselines included, and
     ``out_dir/<method>-<kind>.pt`` the label-kind ablation (e.g. hard vs soft labels).
+    A round with ``baselines: false`` trains the configured method only.
     """
     exp = _experiment(params)
     labels, kind = read_pseudo_labels(labels_dir)
     unlabeled = exp.load(data_dir, "unlabeled")
     labeled = exp.load(data_dir, "labeled")
     cfg = params.active("student")
-    methods = [cfg.method] + [m for m in cfg.baselines if m != cfg.method]
+    with_baselines = params.round(round_id).baselines
+    methods = [cfg.method] + [m for m in cfg.baselines if m != cfg.method and with_baselines]
     out_dir = Path(out_dir)
     saved: dict[str, str] = {}
     runs = [(name, kind, name) for name in methods]
-    runs += [(cfg.method, k, f"{cfg.method}-{k}") for k in cfg.label_ablation if k != kind]
+    runs += [(cfg.method, k, f"{cfg.method}-{k}") for k in cfg.label_ablation if k != kind and with_baselines]
     for name, label_kind, tag in runs:
         truth = exp.load_unlabeled_truth(data_dir) if name == "mm_student_sup" else None
         model, spec, hist = train_student(exp, params, name, unlabeled=unlabeled, labels=labels, kind=label_kind,
@@ -113,12 +115,27 @@ def student(params: Params, data_dir: Path, labels_dir: Path, out_dir: Path,
     return saved
 
 
+def _pseudo_label_quality(exp: Experiment, data_dir: Path, labels_dir: Path) -> dict[str, Any] | None:
+    """The stored hard labels scored against D_u's truth; None when the source has none
+    (real raw sensor data)."""
+    try:
+        truth = exp.load_unlabeled_truth(data_dir)
+    except FileNotFoundError:
+        return None
+    labels, _ = read_pseudo_labels(labels_dir)
+    unlabeled = exp.load(data_dir, "unlabeled")
+    hard = torch.from_numpy(labels.aligned(unlabeled.ids).hard.astype(np.int64))
+    one_hot = torch.nn.functional.one_hot(hard, exp.num_classes).movedim(-1, 1).float()
+    return exp.metrics(one_hot, truth)
+
+
 def evaluate(params: Params, data_dir: Path, teacher_path: Path, students_dir: Path, labels_dir: Path,
              out_dir: Path, round_id: int = 1) -> dict[str, Any]:
     """Score the round's teacher, every trained student and the pseudo labels.
 
     Writes ``metrics.json`` (for ``dvc metrics``: headline scores flat, every metric of
-    every model under ``details``) and the experiment's figures into ``out_dir``.
+    every model under ``details``) and the experiment's figures into ``out_dir``. The
+    pseudo labels are scored only where D_u has ground truth.
     """
     exp = _experiment(params)
     test = exp.load(data_dir, "test")
@@ -130,21 +147,19 @@ def evaluate(params: Params, data_dir: Path, teacher_path: Path, students_dir: P
     primary = load_checkpoint(Path(students_dir) / PRIMARY)[2]["method"]
     details = {name: exp.metrics(predict_logits(m, s, test), test.y) for name, (m, s) in models.items()}
 
-    labels, _ = read_pseudo_labels(labels_dir)
-    unlabeled = exp.load(data_dir, "unlabeled")
-    truth = exp.load_unlabeled_truth(data_dir)
-    hard = torch.from_numpy(labels.aligned(unlabeled.ids).hard.astype(np.int64))
-    one_hot = torch.nn.functional.one_hot(hard, exp.num_classes).movedim(-1, 1).float()
-    details["pseudo_labels"] = exp.metrics(one_hot, truth)
+    quality = _pseudo_label_quality(exp, data_dir, labels_dir)
+    if quality is not None:
+        details["pseudo_labels"] = quality
 
     m = exp.metric
     metrics: dict[str, Any] = {
         "round": round_id, "student_method": primary,
         f"teacher_{m}": details["teacher"][m], f"student_{m}": details[primary][m],
-        f"pseudo_label_{m}": details["pseudo_labels"][m],
-        "methods": {name: d[m] for name, d in details.items() if name not in ("teacher", "pseudo_labels")},
-        "details": details,
     }
+    if quality is not None:
+        metrics[f"pseudo_label_{m}"] = quality[m]
+    metrics["methods"] = {name: d[m] for name, d in details.items() if name not in ("teacher", "pseudo_labels")}
+    metrics["details"] = details
     out_dir = Path(out_dir)
     write_json(out_dir / "metrics.json", metrics)
     exp.figures(out_dir, test, models, params)

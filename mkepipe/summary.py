@@ -39,7 +39,8 @@ def print_summary(report_dir: Path, params: Params, console: Console | None = No
     for col in ["round", "UM teacher", "pseudo labels (D_u)"] + [LABELS.get(m, m) for m in methods]:
         table.add_column(col, justify="right")
     for rid, r in rows:
-        cells = [str(rid), f"{r[f'teacher_{metric}']:.2f}", f"{r[f'pseudo_label_{metric}']:.2f}"]
+        quality = r.get(f"pseudo_label_{metric}")
+        cells = [str(rid), f"{r[f'teacher_{metric}']:.2f}", "–" if quality is None else f"{quality:.2f}"]
         cells += [f"{r['methods'][m]:.2f}" if m in r.get("methods", {}) else "–" for m in methods]
         table.add_row(*cells)
     console.print(table)

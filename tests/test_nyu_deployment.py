@@ -9,7 +9,7 @@ from tests.conftest import run
 from tests.prefect_server import prefect_server, served
 from tests.service_helpers import tiny_params
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+pytestmark = pytest.mark.e2e
 
 
 def _merge(base: dict, over: dict) -> dict:
@@ -17,9 +17,6 @@ def _merge(base: dict, over: dict) -> dict:
                        for k, v in over.items()}}
 
 
-@pytest.mark.xfail(reason="dvc.yaml's evaluate stage declares reports/<experiment>/round<N>/boundaries.png, "
-                          "a TwoMoon-only figure; nyu's evaluate does not write it, so `dvc repro evaluate@0` fails",
-                   strict=False)
 def test_nyu_deployment_run_leaves_dvc_clean(project, tmp_path):
     root, env = project
     tiny = tiny_params(root)

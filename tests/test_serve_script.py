@@ -10,7 +10,7 @@ import pytest
 from tests.conftest import ROOT, run, tool_env
 from tests.prefect_server import free_port
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+pytestmark = pytest.mark.e2e
 
 
 def _alive(pid: int) -> bool:

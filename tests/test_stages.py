@@ -45,5 +45,14 @@ def test_label_kind_ablation_from_one_soft_generation(tmp_path):
     assert gen.manifest["kind"] == "soft"
     saved = stages.student(params, data, tmp_path / "labels", tmp_path / "students")
     assert set(saved) == {"mm_student", "mm_student-hard", "mm_student-weighted"}
+    assert not params.round(2).baselines
+    later = stages.student(params, data, tmp_path / "labels", tmp_path / "round2", round_id=2)
+    assert set(later) == {"mm_student"}, "a round with baselines: false trains the configured method only"
     metrics = stages.evaluate(params, data, teacher, tmp_path / "students", tmp_path / "labels", tmp_path / "out")
     assert {"mm_student", "mm_student-hard", "mm_student-weighted"} <= set(metrics["methods"])
+    assert "pseudo_label_accuracy" in metrics
+
+    (data / "unlabeled_truth.npz").unlink()  # real sensor data has no D_u truth: scored without it
+    blind = stages.evaluate(params, data, teacher, tmp_path / "students", tmp_path / "labels", tmp_path / "out2")
+    assert "pseudo_label_accuracy" not in blind and "pseudo_labels" not in blind["details"]
+    assert blind["methods"] == metrics["methods"]

@@ -206,7 +206,8 @@ class Relabeler:
                "labeled": gen.manifest["samples"], "quarantined": len(ingested.quarantine),
                f"teacher_{metric}": round(metrics[f"teacher_{metric}"], 2),
                f"student_{metric}": round(metrics[f"student_{metric}"], 2),
-               f"pseudo_label_{metric}": round(metrics[f"pseudo_label_{metric}"], 2),
+               f"pseudo_label_{metric}": (round(metrics[f"pseudo_label_{metric}"], 2)
+                                          if f"pseudo_label_{metric}" in metrics else None),
                "decision": decision.verdict, "teacher": teacher}
         new = ServiceState(state.experiment, n, row["dataset"], lay.rel(gen.path), teacher,
                            {**state.ingested, **ingested.added}, rejected, state.history + [row])
