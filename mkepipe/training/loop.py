@@ -10,15 +10,22 @@ from mkepipe.config import Perturbation
 from mkepipe.training.methods import Batch, TrainStep
 
 
+def make_optimizer(name: str, params, *, lr: float, momentum: float, weight_decay: float) -> torch.optim.Optimizer:
+    """``sgd`` (with ``momentum``) or ``adam`` (decoupled ``weight_decay``: AdamW)."""
+    if name == "adam":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+
+
 def fit(model: nn.Module, train_step: TrainStep, batches: Iterable[Batch], *, epochs: int, lr: float,
-        perturbation: Perturbation, momentum: float = 0.0, weight_decay: float = 0.0,
+        perturbation: Perturbation, momentum: float = 0.0, weight_decay: float = 0.0, optimizer: str = "sgd",
         on_epoch: Callable[[int], None] | None = None) -> list[dict[str, float]]:
-    """SGD over ``batches`` for ``epochs``; returns one row of mean logged values per epoch.
+    """Train over ``batches`` for ``epochs``; returns one row of mean logged values per epoch.
 
     ``batches`` is re-iterated every epoch (a list with one full batch for full-batch
     training, as in the TwoMoon protocol).
     """
-    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
+    optimizer = make_optimizer(optimizer, model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
     history: list[dict[str, float]] = []
     model.train()
     for epoch in range(epochs):

@@ -100,7 +100,8 @@ def predict_probs(model: nn.Module, spec: ModelSpec, split: Split) -> np.ndarray
 def _fit(model: nn.Module, train_step, x: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None,
          cfg: TrainConfig, perturbation, seed: int, on_epoch: Callable[[int], None] | None) -> list[dict]:
     return fit(model, train_step, Batches(x, target, weight, cfg.batch_size, seed), epochs=cfg.epochs, lr=cfg.lr,
-               momentum=cfg.momentum, weight_decay=cfg.weight_decay, perturbation=perturbation, on_epoch=on_epoch)
+               momentum=cfg.momentum, weight_decay=cfg.weight_decay, optimizer=cfg.optimizer,
+               perturbation=perturbation, on_epoch=on_epoch)
 
 
 def train_teacher(exp: Experiment, params: Params, labeled: Split, seed: int | None = None,
