@@ -14,6 +14,7 @@ from mkepipe.data.nyu.classes import class_id40, lut894to40
 from mkepipe.data.nyu.cli import add_parser
 from mkepipe.data.nyu.labeled_mat import LabeledMat, read_split_indices
 from mkepipe.data.nyu.png_layout import decode_png
+from mkepipe.data.nyu.prepare import NyuSynthConfig
 from mkepipe.data.nyu.raw_scenes import decode_depth, decode_rgb, scan_raw, scan_scene
 
 
@@ -56,22 +57,33 @@ def test_raw_scenes_and_truth(synth):
     assert all(len(scan_scene(s)["a"]) == 3 for s in scenes)
 
 
-def test_depth_separates_the_classes_better_than_colour(tmp_path):
-    synth = {"n_labeled": 24, "n_test": 12, "n_scenes": 1, "frames_per_scene": 1, "height": 96, "width": 128}
+def _tree_miou(tmp_path, class_affinity: float) -> dict[str, float]:
+    """Test mIoU of a per-pixel decision tree on RGB, on HHA and on both."""
+    synth = {"n_labeled": 24, "n_test": 12, "n_scenes": 1, "frames_per_scene": 1, "height": 96, "width": 128,
+             "class_affinity": class_affinity}
     prepare_nyu({"height": 48, "width": 64, "hha_cache_dir": None, "synthetic": synth}, tmp_path)
     train, test = load_split(tmp_path, "labeled"), load_split(tmp_path, "test")
 
-    def miou(mod: str) -> float:
-        x = train.modalities[mod].transpose(0, 2, 3, 1).reshape(-1, 3)
-        y = train.y.reshape(-1)
+    def pixels(split, mods):
+        x = np.concatenate([split.modalities[m] for m in mods], axis=1)
+        return x.transpose(0, 2, 3, 1).reshape(-1, x.shape[1]), split.y.reshape(-1)
+
+    def miou(*mods: str) -> float:
+        x, y = pixels(train, mods)
         clf = DecisionTreeClassifier(max_depth=10, min_samples_leaf=20, random_state=0).fit(x[y >= 0], y[y >= 0])
-        xt, yt = test.modalities[mod].transpose(0, 2, 3, 1).reshape(-1, 3), test.y.reshape(-1)
+        xt, yt = pixels(test, mods)
         pred, yt = clf.predict(xt[yt >= 0]), yt[yt >= 0]
         ious = [((pred == c) & (yt == c)).sum() / ((pred == c) | (yt == c)).sum() for c in np.unique(yt)]
         return 100 * float(np.mean(ious))
 
-    rgb, hha = miou("rgb"), miou("depth")
-    assert hha > rgb + 10, (rgb, hha)
+    return {"rgb": miou("rgb"), "hha": miou("depth"), "both": miou("rgb", "depth")}
+
+
+def test_depth_separates_the_classes_better_than_colour(tmp_path):
+    untied = _tree_miou(tmp_path / "untied", 0.0)  # colour independent of the class
+    assert untied["hha"] > untied["rgb"] + 10, untied
+    default = _tree_miou(tmp_path / "default", NyuSynthConfig().class_affinity)  # typical colours, usually
+    assert default["hha"] > default["rgb"] and default["both"] > default["rgb"] + 5, default
 
 
 def test_cli_synth_nyu(tmp_path, capsys):
@@ -84,3 +96,28 @@ def test_cli_synth_nyu(tmp_path, capsys):
     assert json.loads((tmp_path / "s" / "synth.json").read_text())["height"] == 24
     with pytest.raises(SystemExit):
         parser.parse_args(["data", "synth-nyu"])  # --out is required
+
+
+@pytest.mark.parametrize("affinity", [0.0, 1.0])
+def test_class_affinity_ties_materials_to_classes(affinity):
+    from mkepipe.data.nyu._layout import GLASS, ID, PAINTING, TYPICAL, sample_room
+
+    name_of = {v: k for k, v in ID.items()}
+    typical, fixed = 0, 0
+    for i in range(20):
+        room, _, _ = sample_room(np.random.default_rng(i), palette_size=2, class_affinity=affinity)
+        faces = [(name_of[c], m) for c, m in room.materials.items()] + [(name_of[b.label40], b.material)
+                                                                       for b in room.boxes]
+        for name, material in faces:
+            if material in (GLASS, PAINTING):
+                fixed += 1
+            else:
+                typical += material == TYPICAL[name]
+        if affinity == 0.0:  # with two palette materials per room, at most two non-fixed materials appear
+            assert len({m for _, m in faces if m not in (GLASS, PAINTING)}) <= 2
+    surfaces = sum(len(sample_room(np.random.default_rng(i), palette_size=2, class_affinity=affinity)[0].boxes) + 3
+                   for i in range(20)) - fixed
+    if affinity == 1.0:
+        assert typical == surfaces
+    else:
+        assert typical < surfaces / 2

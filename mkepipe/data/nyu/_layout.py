@@ -1,11 +1,13 @@
 """Random indoor scenes for the synthetic NYU default (internal): rooms, furniture,
 materials, lighting and camera paths.
 
-What makes depth more informative than colour here (see ``docs/nyu_data.md``):
-materials come from a small per-scene palette drawn *independently of the class*, so
-floor, table, bed and wall often share one colour and texture; classes differ in
-geometry instead (height of horizontal surfaces, orientation, protrusion from walls);
-and lighting — a random light direction, exposure, white balance and shadow bands that
+What makes depth more informative than colour here (see ``docs/nyu_data.md``): a
+surface takes its class's typical material only with probability ``class_affinity``
+(beds are usually covered in blue fabric, floors are usually dark wood), otherwise a
+material from a small per-scene palette drawn *independently of the class*, so floor,
+table, bed and wall often share one colour and texture; classes differ in geometry
+instead (height of horizontal surfaces, orientation, protrusion from walls); and
+lighting — a random light direction, exposure, white balance and shadow bands that
 cross object boundaries — changes the colours but not the geometry.
 """
 from __future__ import annotations
@@ -22,6 +24,8 @@ PALETTE = [  # shared by every class; chosen per surface at random
     Material((0.70, 0.44, 0.32), "tiles"), Material((0.66, 0.66, 0.66), "tiles"),
     Material((0.47, 0.60, 0.47), "stripes"), Material((0.88, 0.80, 0.66), "stripes"),
 ]
+TYPICAL = {"wall": 0, "ceiling": 1, "cabinet": 2, "floor": 3, "sofa": 4, "bed": 5, "night stand": 6, "door": 7,
+           "chair": 8, "table": 9}  # PALETTE index of each class's typical material
 PAINTING = len(PALETTE)
 GLASS = PAINTING + 1
 MATERIALS = PALETTE + [Material((0.5, 0.5, 0.5), "painting"), Material((0.80, 0.88, 0.98), "plain", emissive=0.7)]
@@ -35,19 +39,22 @@ ID = {name: class_id40(name) for name in CLASSES}
 class _Builder:
     """Places furniture on the floor and fixtures on the walls without overlaps."""
 
-    def __init__(self, rng: np.random.Generator, size: np.ndarray, palette: list[int]) -> None:
-        self.rng, self.size, self.palette = rng, size, palette
+    def __init__(self, rng: np.random.Generator, size: np.ndarray, palette: list[int], affinity: float) -> None:
+        self.rng, self.size, self.palette, self.affinity = rng, size, palette, affinity
         self.boxes: list[Box] = []
         self.floor: list[tuple[float, float, float, float]] = []  # x0, x1, z0, z1
         self.wall: dict[str, list[tuple[float, float, float, float]]] = {"back": [], "left": [], "right": []}
 
-    def material(self) -> int:
+    def material(self, name: str) -> int:
+        """The class's typical material with probability ``affinity``, else one of the room's palette."""
+        if self.rng.random() < self.affinity:
+            return TYPICAL[name]
         return int(self.palette[self.rng.integers(len(self.palette))])
 
     def add(self, name: str, parts: list[tuple[tuple[float, ...], tuple[float, ...]]], material: int | None = None):
         label = ID[name]
         raw = int(self.rng.choice(raw_ids_of40()[label]))
-        mat = self.material() if material is None else material
+        mat = self.material(name) if material is None else material
         self.boxes += [Box(np.array(lo, float), np.array(hi, float), label, raw, mat) for lo, hi in parts]
 
     def _free(self, rect: tuple[float, float, float, float]) -> bool:
@@ -144,13 +151,16 @@ def _against(b: _Builder, name: str, rect, wall: str, top: float, back_height: f
     b.add(name, parts)
 
 
-def sample_room(rng: np.random.Generator, kind: str | None = None, palette_size: int = 3) -> tuple[Room, Lighting, str]:
-    """A furnished room of a random (or given) scene type, and its lighting. Its surfaces
-    share ``palette_size`` materials (fewer: colour tells the classes apart less often)."""
+def sample_room(rng: np.random.Generator, kind: str | None = None, palette_size: int = 3,
+                class_affinity: float = 0.0) -> tuple[Room, Lighting, str]:
+    """A furnished room of a random (or given) scene type, and its lighting. A surface
+    takes its class's typical material with probability ``class_affinity``, else one of
+    ``palette_size`` materials shared by the room (fewer: colour tells the classes apart
+    less often)."""
     kind = kind or str(rng.choice(SCENE_TYPES))
     size = np.array([rng.uniform(3.5, 6.0), rng.uniform(2.5, 3.0), rng.uniform(4.0, 6.5)])
     palette = [int(i) for i in rng.choice(len(PALETTE), size=palette_size, replace=False)]
-    b = _Builder(rng, size, palette)
+    b = _Builder(rng, size, palette, class_affinity)
     if kind == "bedroom":
         if (r := b.against_wall(rng.uniform(1.4, 2.0), 2.0, 1.1)):
             _against(b, "bed", r[0], r[1], rng.uniform(0.45, 0.6), rng.uniform(0.95, 1.15), 0.06)
@@ -179,15 +189,16 @@ def sample_room(rng: np.random.Generator, kind: str | None = None, palette_size:
             _chair(b, r, int(rng.integers(4)))
     if rng.random() < 0.7:
         b.fixture("door", rng.uniform(0.8, 0.95), 0.0, rng.uniform(2.0, 2.1), 0.03,
-                  material=int(rng.choice(palette[1:])))
+                  material=TYPICAL["door"] if rng.random() < class_affinity else int(rng.choice(palette[1:])))
     for _ in range(rng.integers(0, 3)):
         b.fixture("window", rng.uniform(0.8, 1.6), rng.uniform(0.8, 1.0), rng.uniform(1.8, 2.2), 0.01, material=GLASS)
     for _ in range(rng.integers(0, 3)):
         y0 = rng.uniform(1.1, 1.5)
         b.fixture("picture", rng.uniform(0.4, 1.0), y0, y0 + rng.uniform(0.3, 0.7), 0.03, material=PAINTING)
     room_raw = {c: int(rng.choice(raw_ids_of40()[c])) for c in (ID["wall"], ID["floor"], ID["ceiling"])}
-    room_mat = {c: b.material() for c in (ID["wall"], ID["floor"], ID["ceiling"])}
-    room_mat[ID["wall"]] = palette[0]  # the door's material differs from the walls'
+    room_mat = {ID[c]: b.material(c) for c in ("wall", "floor", "ceiling")}
+    if room_mat[ID["wall"]] != TYPICAL["wall"]:
+        room_mat[ID["wall"]] = palette[0]  # a door from the palette differs from the walls'
     return Room(size, room_mat, room_raw, b.boxes), sample_lighting(rng, size), kind
 
 

@@ -47,6 +47,7 @@ class NyuSynthConfig(_Config):
     width: int = Field(640, ge=16)
     seed: int = 0
     palette_size: int = Field(3, ge=2, le=10, description="materials per room, shared by all classes")
+    class_affinity: float = Field(0.8, ge=0, le=1, description="chance a surface has its class's typical material")
     rgb_drop: float = Field(0.03, ge=0, lt=1, description="share of depth frames whose RGB frame is dropped")
 
 

@@ -33,7 +33,7 @@ from mkepipe.data.nyu.raw_scenes import encode_depth, encode_pnm, frame_name, me
 
 MAT_NAME = "nyu_depth_v2_labeled.mat"
 MARKER = ".mke-synthetic"  # written first: a folder with it may be deleted and regenerated
-SYNTH_VERSION = 1
+SYNTH_VERSION = 2
 T0 = 1294439283.0  # the epoch of the real raw dumps (January 2011)
 _PART = {"labeled": 1, "raw": 2, "noise": 3}
 
@@ -93,15 +93,18 @@ def kinect_holes(depth: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 def write_synthetic_nyu(out_dir: str | Path, *, n_labeled: int = 120, n_test: int = 60, n_scenes: int = 20,
                         frames_per_scene: int = 20, height: int = 480, width: int = 640, seed: int = 0,
-                        palette_size: int = 3, fps: float = 10.0, rgb_drop: float = 0.03,
+                        palette_size: int = 3, class_affinity: float = 0.8, fps: float = 10.0,
+                        rgb_drop: float = 0.03,
                         compression: int | None = 3) -> dict:
     """Write the synthetic dataset into ``out_dir`` (see the module docstring); returns
     ``synth.json``'s content. Deterministic for its arguments."""
     params = {"version": SYNTH_VERSION, "n_labeled": n_labeled, "n_test": n_test, "n_scenes": n_scenes,
               "frames_per_scene": frames_per_scene, "height": height, "width": width, "seed": seed,
-              "palette_size": palette_size, "fps": fps, "rgb_drop": rgb_drop}
+              "palette_size": palette_size, "class_affinity": class_affinity, "fps": fps, "rgb_drop": rgb_drop}
     if not 2 <= palette_size <= len(MATERIALS) - 2:
         raise ValueError(f"palette_size must be in 2..{len(MATERIALS) - 2}, got {palette_size}")
+    if not 0.0 <= class_affinity <= 1.0:
+        raise ValueError(f"class_affinity must be in [0, 1], got {class_affinity}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "synth.json").unlink(missing_ok=True)
@@ -114,7 +117,7 @@ def write_synthetic_nyu(out_dir: str | Path, *, n_labeled: int = 120, n_test: in
     with LabeledMatWriter(out / MAT_NAME, n, height, width, compression=compression) as mat:
         for i in range(n):
             rng = _rng(seed, "labeled", i)
-            room, light, kind = sample_room(rng, palette_size=palette_size)
+            room, light, kind = sample_room(rng, palette_size=palette_size, class_affinity=class_affinity)
             rgb, depth, _, labels894 = render_frame(room, light, sample_camera(rng, room.size), shape, rng, noise_tex)
             mat.write(i, rgb, depth, labels894)
             scenes.append(f"{kind}_{1001 + i:04d}")
@@ -127,7 +130,7 @@ def write_synthetic_nyu(out_dir: str | Path, *, n_labeled: int = 120, n_test: in
     dropped = 0
     for s in range(n_scenes):
         rng = _rng(seed, "raw", s)
-        room, light, kind = sample_room(rng, palette_size=palette_size)
+        room, light, kind = sample_room(rng, palette_size=palette_size, class_affinity=class_affinity)
         scene = f"{kind}_{s + 1:04d}"
         scene_dir, truth_dir = out / "raw" / scene, out / "raw_truth" / scene
         scene_dir.mkdir(parents=True, exist_ok=True)
