@@ -120,21 +120,23 @@ class SegModel(_Section):
 
 class NyuTeacher(TrainConfig, SegModel):
     epochs: int = Field(30, ge=1)
-    lr: float = Field(0.02, gt=0)
+    lr: float = Field(1e-3, gt=0)
     batch_size: int | None = Field(8, ge=2)
-    momentum: float = Field(0.9, ge=0, lt=1)
+    momentum: float = Field(0.9, ge=0, lt=1, description="sgd only")
     weight_decay: float = Field(1e-4, ge=0)
+    optimizer: Literal["sgd", "adam"] = "adam"
     perturbation: Perturbation = Perturbation(flip_scale=True)
 
 
 class NyuStudent(TrainConfig, SegModel, StudentMethods):
     fusion: Literal["gated", "early"] = "gated"
-    epochs: int = Field(30, ge=1)
-    lr: float = Field(0.02, gt=0)
+    epochs: int = Field(20, ge=1)
+    lr: float = Field(1e-3, gt=0)
     batch_size: int | None = Field(8, ge=2)
-    momentum: float = Field(0.9, ge=0, lt=1)
+    momentum: float = Field(0.9, ge=0, lt=1, description="sgd only")
     weight_decay: float = Field(1e-4, ge=0)
-    perturbation: Perturbation = Perturbation(flip_scale=True, dropout=0.1)
+    optimizer: Literal["sgd", "adam"] = "adam"
+    perturbation: Perturbation = Perturbation(flip_scale=True, input_noise=0.5, dropout=0.1)
 
 
 class NyuEvaluate(_Section):
