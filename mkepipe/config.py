@@ -118,24 +118,24 @@ class SegModel(_Section):
     encoder_weights_path: str | None = Field(None, description="local ImageNet weights (.pth) for the encoder")
 
 
-class NyuTeacher(TrainConfig, SegModel):
-    epochs: int = Field(30, ge=1)
+class NyuTraining(TrainConfig, SegModel):
+    """What the NYU teacher and students share: AdamW 1e-3 on batches of 8."""
+
     lr: float = Field(1e-3, gt=0)
     batch_size: int | None = Field(8, ge=2)
     momentum: float = Field(0.9, ge=0, lt=1, description="sgd only")
     weight_decay: float = Field(1e-4, ge=0)
     optimizer: Literal["sgd", "adam"] = "adam"
+
+
+class NyuTeacher(NyuTraining):
+    epochs: int = Field(30, ge=1)
     perturbation: Perturbation = Perturbation(flip_scale=True)
 
 
-class NyuStudent(TrainConfig, SegModel, StudentMethods):
+class NyuStudent(NyuTraining, StudentMethods):
     fusion: Literal["gated", "early"] = "gated"
     epochs: int = Field(20, ge=1)
-    lr: float = Field(1e-3, gt=0)
-    batch_size: int | None = Field(8, ge=2)
-    momentum: float = Field(0.9, ge=0, lt=1, description="sgd only")
-    weight_decay: float = Field(1e-4, ge=0)
-    optimizer: Literal["sgd", "adam"] = "adam"
     perturbation: Perturbation = Perturbation(flip_scale=True, input_noise=0.5, dropout=0.1)
 
 
