@@ -11,8 +11,10 @@ from rich.table import Table
 from mkepipe.config import Params
 from mkepipe.evaluation.reports import markdown_table
 
-LABELS = {"um_student": "UM student", "mm_student": "MM student", "mm_student_sup": "MM student (sup)",
-          "mm_student_noreg": "MM student (no reg)", "noisy_student": "NOISY student", "teacher": "UM teacher"}
+LABELS = {"teacher": "UM teacher", "um_student": "UM student", "noisy_student": "NOISY student",
+          "mm_student_noreg": "MM student (no reg)", "mm_student": "MM student",
+          "mm_student-hard": "MM student, hard labels", "mm_student-weighted": "MM student, weighted labels",
+          "mm_student_sup": "MM student (sup)"}
 
 
 def round_rows(report_dir: Path, params: Params) -> list[tuple[int, dict[str, Any]]]:
@@ -25,7 +27,8 @@ def round_rows(report_dir: Path, params: Params) -> list[tuple[int, dict[str, An
 
 
 def print_summary(report_dir: Path, params: Params, console: Console | None = None) -> int:
-    """Print every round's teacher, pseudo-label and method scores; 1 if no round ran yet."""
+    """Print every round's teacher, pseudo-label and method scores, one column per round
+    (so the table fits an 80-column terminal); 1 if no round ran yet."""
     console = console or Console()
     rows = round_rows(report_dir, params)
     if not rows:
@@ -34,15 +37,20 @@ def print_summary(report_dir: Path, params: Params, console: Console | None = No
     from mkepipe.experiments import create_experiment
 
     metric = create_experiment(params.experiment).metric
-    methods = sorted({m for _, r in rows for m in r.get("methods", {})})
-    table = Table(title=f"{params.experiment}: test {metric} (%) per round")
-    for col in ["round", "UM teacher", "pseudo labels (D_u)"] + [LABELS.get(m, m) for m in methods]:
-        table.add_column(col, justify="right")
-    for rid, r in rows:
-        quality = r.get(f"pseudo_label_{metric}")
-        cells = [str(rid), f"{r[f'teacher_{metric}']:.2f}", "–" if quality is None else f"{quality:.2f}"]
-        cells += [f"{r['methods'][m]:.2f}" if m in r.get("methods", {}) else "–" for m in methods]
-        table.add_row(*cells)
+    found = {m for _, r in rows for m in r.get("methods", {})}
+    methods = [m for m in LABELS if m in found and m != "teacher"] + sorted(found - set(LABELS))
+    table = Table(title=f"{params.experiment}: test {metric} (%)")
+    table.add_column("model")
+    for rid, _ in rows:
+        table.add_column(f"round {rid}", justify="right")
+
+    def fmt(value: float | None) -> str:
+        return "–" if value is None else f"{value:.2f}"
+
+    table.add_row("UM teacher", *(fmt(r[f"teacher_{metric}"]) for _, r in rows))
+    table.add_row("pseudo labels (D_u)", *(fmt(r.get(f"pseudo_label_{metric}")) for _, r in rows))
+    for m in methods:
+        table.add_row(LABELS.get(m, m), *(fmt(r.get("methods", {}).get(m)) for _, r in rows))
     console.print(table)
     return 0
 

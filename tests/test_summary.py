@@ -1,0 +1,47 @@
+"""`mke show`: one row per model, one column per round, readable in an 80-column terminal."""
+import json
+
+import yaml
+from rich.console import Console
+
+from mkepipe.config import parse_params
+from mkepipe.summary import print_summary
+
+
+def _params():
+    raw = yaml.safe_load(open("params.yaml"))
+    raw["experiment"] = "nyu"
+    return parse_params(raw, "params.yaml")
+
+
+def _write_round(reports, rid, methods, quality):
+    d = reports / f"round{rid}"
+    d.mkdir(parents=True)
+    d.joinpath("metrics.json").write_text(json.dumps(
+        {"teacher_miou": 31.5, "pseudo_label_miou": quality, "methods": methods}))
+
+
+def test_show_transposes_and_fits_80_columns(tmp_path):
+    reports = tmp_path / "nyu"
+    round1 = {"um_student": 26.8, "noisy_student": 26.8, "mm_student_noreg": 31.18, "mm_student": 28.81,
+              "mm_student-hard": 29.47, "mm_student_sup": 45.36}
+    _write_round(reports, 1, round1, 28.21)
+    _write_round(reports, 2, {"mm_student": 23.52}, None)
+    console = Console(width=80, record=True)
+    assert print_summary(reports, _params(), console) == 0
+    text = console.export_text()
+    lines = text.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert "…" not in text
+    row = next(line for line in lines if "MM student, hard labels" in line)
+    assert "29.47" in row and "–" in row  # round 2 trained no ablation
+    row = next(line for line in lines if "pseudo labels (D_u)" in line)
+    assert "28.21" in row and "–" in row  # round 2 had no D_u truth
+    names = [line.split("│")[1].strip() for line in lines if line.count("│") >= 3]
+    assert names[:3] == ["UM teacher", "pseudo labels (D_u)", "UM student"]
+
+
+def test_show_without_runs_says_so(tmp_path):
+    console = Console(width=80, record=True)
+    assert print_summary(tmp_path / "nyu", _params(), console) == 1
+    assert "run the pipeline first" in " ".join(console.export_text().split())
