@@ -16,8 +16,8 @@ from typing import Any, Literal
 
 import cv2
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from mkepipe.config import NyuPrepareConfig, NyuSynthConfig
 from mkepipe.data.manifest import sha256_bytes, write_manifest
 from mkepipe.data.nyu import quarantine as q
 from mkepipe.data.nyu.classes import (NUM_CLASSES, NUM_RAW_CLASSES, VOID, classes40, labels40_to_train,
@@ -30,55 +30,6 @@ from mkepipe.data.nyu.raw_scenes import RawPair, decode_depth, decode_rgb, read_
 from mkepipe.data.nyu.synth import MAT_NAME, SYNTH_VERSION, is_synthetic_dir, read_synth_params, write_synthetic_nyu
 
 log = logging.getLogger(__name__)
-
-
-class _Config(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class NyuSynthConfig(_Config):
-    """Sizes of the synthetic default (frames are rendered at height × width)."""
-
-    n_labeled: int = Field(120, ge=1, description="D_l frames in the labeled .mat")
-    n_test: int = Field(60, ge=1, description="test frames in the labeled .mat")
-    n_scenes: int = Field(20, ge=1, description="raw scene folders for D_u")
-    frames_per_scene: int = Field(20, ge=1, description="depth frames per raw scene")
-    height: int = Field(480, ge=16)
-    width: int = Field(640, ge=16)
-    seed: int = 0
-    palette_size: int = Field(3, ge=2, le=10, description="materials per room, shared by all classes")
-    class_affinity: float = Field(0.8, ge=0, le=1, description="chance a surface has its class's typical material")
-    rgb_drop: float = Field(0.03, ge=0, lt=1, description="share of depth frames whose RGB frame is dropped")
-
-
-class NyuPrepareConfig(_Config):
-    """``prepare.nyu`` of params.yaml."""
-
-    source: Literal["synthetic", "mat", "png"] = "synthetic"
-    mat_path: str | None = Field(None, description="nyu_depth_v2_labeled.mat (source: mat)")
-    split_dir: str | None = Field(None, description="folder with {train,test}_indices_1based.txt; None: standard split")
-    png_dir: str | None = Field(None, description="root of {train,test}/{rgb,depth,labels_40}/ (source: png)")
-    raw_dir: str | None = Field(None, description="raw scene folders for D_u (source: mat or png)")
-    raw_truth_dir: str | None = Field(None, description="optional D_u truth: <scene>/<depth stem>.png labels_40")
-    height: int = Field(96, ge=8)
-    width: int = Field(128, ge=8)
-    depth_encoding: Literal["hha", "depth"] = "hha"
-    max_depth_m: float = Field(10.0, gt=0, description="depth encoding: metres mapped to 1.0")
-    fill_missing_depth: bool = True
-    min_valid_depth: float = Field(0.1, ge=0, le=1, description="quarantine frames with fewer valid depth pixels")
-    sync_tolerance_s: float = Field(0.05, gt=0)
-    hha_cache_dir: str | None = ".cache/hha"
-    max_unlabeled: int | None = Field(None, ge=1, description="evenly spaced subset of the raw depth frames")
-    synthetic: NyuSynthConfig = NyuSynthConfig()
-    synthetic_dir: str | None = Field(None, description="where the synthetic source goes; None = <out_dir>/source")
-
-    @model_validator(mode="after")
-    def _sources(self) -> "NyuPrepareConfig":
-        need = {"mat": ["mat_path", "raw_dir"], "png": ["png_dir", "raw_dir"]}.get(self.source, [])
-        missing = [k for k in need if getattr(self, k) is None]
-        if missing:
-            raise ValueError(f"source {self.source!r} needs {', '.join(missing)}")
-        return self
 
 
 class _Builder:
