@@ -1,9 +1,9 @@
-"""The shared training loop: optimiser choice and that training lowers the loss."""
+"""The shared training loop: optimiser and schedule choice, and that training lowers the loss."""
 import pytest
 import torch
 
 from mkepipe.config import Perturbation
-from mkepipe.training.loop import fit, make_optimizer
+from mkepipe.training.loop import POLY_POWER, fit, make_optimizer, make_schedule
 from mkepipe.training.methods import Batch, consistency_step
 
 
@@ -23,3 +23,39 @@ def test_fit_lowers_the_loss(optimizer, lr):
     history = fit(model, consistency_step, [Batch(x, y)], epochs=30, lr=lr, perturbation=Perturbation(),
                   optimizer=optimizer)
     assert history[-1]["loss"] < 0.5 * history[0]["loss"]
+
+
+def test_poly_schedule_decays_to_zero_per_step():
+    opt = make_optimizer("sgd", [torch.nn.Parameter(torch.zeros(2))], lr=0.1, momentum=0.0, weight_decay=0.0)
+    schedule = make_schedule("poly", opt, steps=10)
+    rates = []
+    for _ in range(10):
+        rates.append(opt.param_groups[0]["lr"])
+        opt.step()
+        schedule.step()
+    assert rates[0] == pytest.approx(0.1)
+    assert rates[5] == pytest.approx(0.1 * 0.5 ** POLY_POWER)
+    assert rates[-1] == pytest.approx(0.1 * 0.1 ** POLY_POWER) and opt.param_groups[0]["lr"] == 0.0
+
+
+def test_constant_schedule_keeps_the_rate_and_unknown_is_an_error():
+    opt = make_optimizer("adam", [torch.nn.Parameter(torch.zeros(2))], lr=1e-3, momentum=0.0, weight_decay=0.0)
+    schedule = make_schedule("constant", opt, steps=3)
+    for _ in range(5):
+        opt.step()
+        schedule.step()
+    assert opt.param_groups[0]["lr"] == 1e-3
+    with pytest.raises(ValueError, match="lr_schedule"):
+        make_schedule("cosine", opt, steps=3)
+
+
+def test_fit_with_poly_lowers_the_loss():
+    torch.manual_seed(0)
+    x = torch.randn(32, 2)
+    y = (x[:, 0] > 0).long()
+    model = torch.nn.Linear(2, 2)
+    batches = [Batch(x[:16], y[:16]), Batch(x[16:], y[16:])]
+    seen = []
+    history = fit(model, consistency_step, batches, epochs=5, lr=0.5, perturbation=Perturbation(),
+                  lr_schedule="poly", on_epoch=lambda epoch: seen.append(epoch))
+    assert seen == [1, 2, 3, 4, 5] and history[-1]["loss"] < history[0]["loss"]

@@ -1,7 +1,7 @@
 """The one training loop every method shares."""
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Sized
 
 import torch
 from torch import nn
@@ -17,15 +17,31 @@ def make_optimizer(name: str, params, *, lr: float, momentum: float, weight_deca
     return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
 
 
-def fit(model: nn.Module, train_step: TrainStep, batches: Iterable[Batch], *, epochs: int, lr: float,
+POLY_POWER = 0.9
+
+
+def make_schedule(name: str, optimizer: torch.optim.Optimizer, steps: int) -> torch.optim.lr_scheduler.LRScheduler:
+    """``constant``, or ``poly``: lr × (1 − step/steps)^0.9 after every step, so the last
+    step trains at a small rate and the final weights do not depend on where a noisy
+    constant-rate trajectory happened to stop."""
+    if name == "poly":
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: max(1 - step / steps, 0.0) ** POLY_POWER)
+    if name == "constant":
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+    raise ValueError(f"unknown lr_schedule {name!r}: use constant or poly")
+
+
+def fit(model: nn.Module, train_step: TrainStep, batches: Sized | Iterable[Batch], *, epochs: int, lr: float,
         perturbation: Perturbation, momentum: float = 0.0, weight_decay: float = 0.0, optimizer: str = "sgd",
-        on_epoch: Callable[[int], None] | None = None) -> list[dict[str, float]]:
+        lr_schedule: str = "constant", on_epoch: Callable[[int], None] | None = None) -> list[dict[str, float]]:
     """Train over ``batches`` for ``epochs``; returns one row of mean logged values per epoch.
 
     ``batches`` is re-iterated every epoch (a list with one full batch for full-batch
-    training, as in the TwoMoon protocol).
+    training, as in the TwoMoon protocol) and must know its length for ``poly``.
     """
     optimizer = make_optimizer(optimizer, model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
+    steps = epochs * len(batches) if lr_schedule == "poly" else 1
+    schedule = make_schedule(lr_schedule, optimizer, steps)
     history: list[dict[str, float]] = []
     model.train()
     for epoch in range(epochs):
@@ -36,6 +52,7 @@ def fit(model: nn.Module, train_step: TrainStep, batches: Iterable[Batch], *, ep
             optimizer.zero_grad(set_to_none=True)
             out["loss"].backward()
             optimizer.step()
+            schedule.step()
             for k, v in out.items():
                 sums[k] = sums.get(k, 0.0) + float(v.detach())
             n += 1

@@ -67,6 +67,10 @@ class Batches:
         self.batch_size = batch_size
         self.generator = torch.Generator().manual_seed(seed)
 
+    def __len__(self) -> int:
+        n = len(self.x)
+        return 1 if self.batch_size is None or self.batch_size >= n else n // self.batch_size
+
     def __iter__(self) -> Iterator[Batch]:
         n = len(self.x)
         if self.batch_size is None or self.batch_size >= n:
@@ -101,7 +105,7 @@ def _fit(model: nn.Module, train_step, x: torch.Tensor, target: torch.Tensor, we
          cfg: TrainConfig, perturbation, seed: int, on_epoch: Callable[[int], None] | None) -> list[dict]:
     return fit(model, train_step, Batches(x, target, weight, cfg.batch_size, seed), epochs=cfg.epochs, lr=cfg.lr,
                momentum=cfg.momentum, weight_decay=cfg.weight_decay, optimizer=cfg.optimizer,
-               perturbation=perturbation, on_epoch=on_epoch)
+               lr_schedule=cfg.lr_schedule, perturbation=perturbation, on_epoch=on_epoch)
 
 
 def train_teacher(exp: Experiment, params: Params, labeled: Split, seed: int | None = None,
