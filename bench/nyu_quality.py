@@ -1,8 +1,8 @@
 """NYU demo configuration over several seeds: paper Table 3, side by side.
 
 Runs the pipeline's stage functions (prepare once; per seed: teacher, pseudo labels,
-students with every baseline and the hard-label ablation, evaluation; then round 2 with
-round 1's student as teacher) and prints mean ± std test mIoU per method, the teacher's
+students with every baseline and the hard-label ablation, evaluation, promotion; then
+round 2, taught by what round 1 promoted: its student, or the teacher again) and prints mean ± std test mIoU per method, the teacher's
 pseudo-label mIoU on D_u, and the acceptance checks of issue 4. Writes JSON.
 
     python bench/nyu_quality.py [--seeds 3] [-S student.nyu.epochs=10 ...] [--out FILE]
@@ -30,10 +30,12 @@ ORDER = ("teacher", "um_student", "noisy_student", "mm_student_noreg", "mm_stude
          "mm_student_sup", "pseudo_labels")
 
 
-def run_seed(params, data: Path, work: Path) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
-    """Test mIoU per round and method, and seconds per stage."""
+def run_seed(params, data: Path, work: Path) -> tuple[dict[str, dict[str, float]], dict[str, float], dict[str, bool]]:
+    """Test mIoU per round and method, seconds per stage, and whether each round's student
+    was promoted to the next round's teacher."""
     models = work / "models"
     seconds: dict[str, float] = {}
+    promoted: dict[str, bool] = {}
 
     def timed(name, fn, *args, **kwargs):
         t = time.perf_counter()
@@ -47,10 +49,14 @@ def run_seed(params, data: Path, work: Path) -> tuple[dict[str, dict[str, float]
         labels, students = work / f"labels{r.id}", models / f"round{r.id}"
         timed(f"pseudolabel@{r.id}", stages.pseudolabel, params, data, models / r.teacher, labels)
         timed(f"student@{r.id}", stages.student, params, data, labels, students, round_id=r.id)
-        m = timed(f"evaluate@{r.id}", stages.evaluate, params, data, models / r.teacher, students, labels,
-                  work / f"report{r.id}", r.id)
+        report = work / f"report{r.id}"
+        m = timed(f"evaluate@{r.id}", stages.evaluate, params, data, models / r.teacher, students, labels, report,
+                  r.id)
+        decision = stages.promote(params, models / r.teacher, students, report / "metrics.json",
+                                  models / f"teacher-after-round{r.id}.pt", report / "promotion.json")
+        promoted[f"round{r.id}"] = decision.promote
         out[f"round{r.id}"] = {k: v["miou"] for k, v in m["details"].items()}
-    return out, seconds
+    return out, seconds, promoted
 
 
 def override(raw: dict, assignment: str) -> None:
@@ -77,18 +83,21 @@ def main() -> None:
         override(raw, assignment)
     base = parse_params(raw, str(args.params))
     t0 = time.perf_counter()
-    runs, timings = [], []
+    runs, timings, promotions = [], [], []
     with tempfile.TemporaryDirectory(prefix="mke-nyu-quality-") as tmp:
         data = Path(tmp) / "data"
         stages.prepare(base, data)
         prepare_s = time.perf_counter() - t0
         for seed in range(args.seeds):
             params = base.model_copy(update={"seed": seed})
-            miou, seconds = run_seed(params, data, Path(tmp) / f"seed{seed}")
+            miou, seconds, promoted = run_seed(params, data, Path(tmp) / f"seed{seed}")
             runs.append(miou)
             timings.append(seconds)
+            promotions.append(promoted)
             summary = ", ".join(f"{k} {v:.1f}" for k, v in miou["round1"].items())
-            print(f"seed {seed} done after {time.perf_counter() - t0:.0f} s; round 1 mIoU: {summary}", flush=True)
+            verdicts = ", ".join(f"{k} {'promoted' if v else 'kept teacher'}" for k, v in promoted.items())
+            print(f"seed {seed} done after {time.perf_counter() - t0:.0f} s; round 1 mIoU: {summary}; {verdicts}",
+                  flush=True)
     table = {}
     for rnd in runs[0]:
         table[rnd] = {}
@@ -104,7 +113,7 @@ def main() -> None:
         "soft >= hard": r1["mm_student"] >= r1.get("mm_student-hard", float("-inf")),
     }
     result = {"seeds": args.seeds, "overrides": args.overrides, "seconds": time.perf_counter() - t0,
-              "prepare_seconds": prepare_s, "stage_seconds": timings, "miou": table, "checks": checks,
+              "prepare_seconds": prepare_s, "stage_seconds": timings, "promoted": promotions, "miou": table, "checks": checks,
               "paper_table3": PAPER}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")

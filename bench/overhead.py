@@ -37,7 +37,10 @@ def plain_calls(work: Path) -> float:
         labels, students = work / f"labels{r.id}", models / f"round{r.id}"
         stages.pseudolabel(params, data, models / r.teacher, labels)
         stages.student(params, data, labels, students, round_id=r.id)
-        stages.evaluate(params, data, models / r.teacher, students, labels, work / f"report{r.id}", r.id)
+        report = work / f"report{r.id}"
+        stages.evaluate(params, data, models / r.teacher, students, labels, report, r.id)
+        stages.promote(params, models / r.teacher, students, report / "metrics.json",
+                       models / f"teacher-after-round{r.id}.pt", report / "promotion.json")
     return time.perf_counter() - t0
 
 

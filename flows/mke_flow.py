@@ -13,7 +13,7 @@ from pathlib import Path
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-STAGE_ORDER = ("prepare", "teacher", "pseudolabel", "student", "evaluate")
+STAGE_ORDER = ("prepare", "teacher", "pseudolabel", "student", "evaluate", "promote")
 
 
 class StageFailed(RuntimeError):
@@ -29,7 +29,7 @@ def _dvc(project_dir: Path, *args: str) -> str:
 
 
 def pipeline_stages(project_dir: Path) -> list[str]:
-    """Stage names in execution order: prepare, teacher, then each round's three stages."""
+    """Stage names in execution order: prepare, teacher, then each round's four stages."""
     names = _dvc(project_dir, "stage", "list", "--name-only").split()
 
     def key(name: str) -> tuple[int, int]:
@@ -61,8 +61,10 @@ def publish(project_dir: Path, experiment: str) -> list[dict]:
     rows = []
     for path in sorted((project_dir / "reports" / experiment).glob("round*/metrics.json")):
         m = json.loads(path.read_text())
+        decision = path.with_name("promotion.json")
         rows.append({"round": m["round"], **{k: round(v, 2) for k, v in m.items() if isinstance(v, float)},
-                     **{k: round(v, 2) for k, v in m.get("methods", {}).items()}})
+                     **{k: round(v, 2) for k, v in m.get("methods", {}).items()},
+                     "promotion": json.loads(decision.read_text())["verdict"] if decision.exists() else "–"})
     create_table_artifact(rows, key=f"{experiment}-metrics", description=f"{experiment}: test metrics per round")
     header = list(rows[0]) if rows else []
     md = "\n".join(["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]

@@ -32,6 +32,9 @@ def _stage(args: argparse.Namespace) -> int:
     elif args.stage == "evaluate":
         metrics = stages.evaluate(params, args.data, args.teacher, args.students, args.labels, args.out, args.round)
         print(f"round {args.round}: " + ", ".join(f"{k} {v:.2f}" for k, v in metrics.items() if isinstance(v, float)))
+    elif args.stage == "promote":
+        decision = stages.promote(params, args.teacher, args.students, args.metrics, args.out, args.decision)
+        print(f"{decision.verdict}: " + "; ".join(decision.reasons) + f" -> {args.out}")
     return 0
 
 
@@ -109,6 +112,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--labels", type=Path, required=True)
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--round", type=int, default=1)
+    p = ssub.add_parser("promote", help="copy the round's student, or its teacher if the student fails the "
+                                        "promotion rule, to the next round's teacher checkpoint")
+    p.add_argument("--teacher", type=Path, required=True)
+    p.add_argument("--students", type=Path, required=True)
+    p.add_argument("--metrics", type=Path, required=True, help="the round's metrics.json (evaluate stage)")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--decision", type=Path, required=True, help="where the decision and its reasons go (JSON)")
     for p in ssub.choices.values():
         p.set_defaults(func=_stage)
 

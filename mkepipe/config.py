@@ -214,7 +214,8 @@ class EvaluateSections(_Section):
 
 
 class PromotionRule(_Section):
-    """When a relabel round's student becomes the current teacher (docs/service.md)."""
+    """``promotion:``: when a round's student becomes the next teacher, in the pipeline's
+    promote stage and in the relabel service (:mod:`mkepipe.promotion`)."""
 
     min_gain: float = Field(0.0, description="student test metric must reach the teacher's plus this many points")
     min_class_coverage: float = Field(0.5, ge=0, le=1, description="student must recognise (IoU > 0) at least "
@@ -230,7 +231,6 @@ class ServiceConfig(_Section):
     inbox_dir: str = Field("inbox", min_length=1, description="new sensor data: <inbox_dir>/<experiment>/")
     state_dir: str = Field("service", min_length=1, description="service state: <state_dir>/<experiment>/")
     baselines: bool = Field(False, description="also train the student's baselines each relabel round")
-    promotion: PromotionRule = PromotionRule()
 
 
 SECTIONS = ("prepare", "teacher", "pseudolabel", "student", "evaluate")
@@ -248,6 +248,7 @@ class Params(_Section):
     pseudolabel: PseudolabelSections = PseudolabelSections()
     student: StudentSections = StudentSections()
     evaluate: EvaluateSections = EvaluateSections()
+    promotion: PromotionRule = PromotionRule()
     service: ServiceConfig = ServiceConfig()
 
     @model_validator(mode="after")

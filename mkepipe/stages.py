@@ -5,6 +5,8 @@ DVC stages, so there is exactly one implementation of each.
 """
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +15,11 @@ import torch
 
 from mkepipe.config import Params
 from mkepipe.data.manifest import read_manifest
-from mkepipe.fileio import sha256_file
+from mkepipe.fileio import atomic_write, sha256_file
 from mkepipe.evaluation.reports import write_csv, write_json
 from mkepipe.experiments import Experiment, create_experiment
 from mkepipe.labels import Generation, LabelStore
+from mkepipe.promotion import Decision, decide
 from mkepipe.training.checkpoint import load_checkpoint, save_checkpoint
 from mkepipe.training.runs import PseudoLabels, predict_logits, predict_probs, train_student, train_teacher
 
@@ -164,3 +167,26 @@ def evaluate(params: Params, data_dir: Path, teacher_path: Path, students_dir: P
     write_json(out_dir / "metrics.json", metrics)
     exp.figures(out_dir, test, models, params)
     return metrics
+
+
+def promote(params: Params, teacher_path: Path, students_dir: Path, metrics_path: Path, out: Path,
+            decision_path: Path) -> Decision:
+    """Pick the next round's teacher: the round's configured student (``student.pt``) if
+    it passes the promotion rule (``promotion:`` in params.yaml) on the evaluate stage's
+    metrics, else the round's own teacher. The chosen checkpoint is copied to ``out``
+    (atomically) and the decision, with its reasons, written to ``decision_path``."""
+    metrics = json.loads(Path(metrics_path).read_text())
+    m = create_experiment(params.experiment).metric
+    method = metrics["student_method"]
+    rule = params.promotion
+    decision = decide(metrics["details"]["teacher"], metrics["details"][method], m,
+                      min_gain=rule.min_gain, min_class_coverage=rule.min_class_coverage)
+    source = Path(students_dir) / PRIMARY if decision.promote else Path(teacher_path)
+    atomic_write(out, lambda tmp: shutil.copyfile(source, tmp))
+    write_json(decision_path, {
+        "round": metrics["round"], "promoted": decision.promote, "verdict": decision.verdict,
+        "next_teacher": method if decision.promote else "teacher", "source": str(source),
+        f"teacher_{m}": metrics[f"teacher_{m}"], f"student_{m}": metrics[f"student_{m}"],
+        "min_gain": rule.min_gain, "min_class_coverage": rule.min_class_coverage, "reasons": decision.reasons})
+    return decision
+

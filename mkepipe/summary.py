@@ -18,11 +18,17 @@ LABELS = {"teacher": "UM teacher", "um_student": "UM student", "noisy_student": 
 
 
 def round_rows(report_dir: Path, params: Params) -> list[tuple[int, dict[str, Any]]]:
+    """(round id, metrics.json) of every round evaluated so far, with the promote stage's
+    decision under ``"promotion"`` where it ran."""
     rows = []
     for r in params.rounds:
         path = Path(report_dir) / f"round{r.id}" / "metrics.json"
         if path.exists():
-            rows.append((r.id, json.loads(path.read_text())))
+            metrics = json.loads(path.read_text())
+            decision = path.with_name("promotion.json")
+            if decision.exists():
+                metrics["promotion"] = json.loads(decision.read_text())
+            rows.append((r.id, metrics))
     return rows
 
 
@@ -51,6 +57,9 @@ def print_summary(report_dir: Path, params: Params, console: Console | None = No
     table.add_row("pseudo labels (D_u)", *(fmt(r.get(f"pseudo_label_{metric}")) for _, r in rows))
     for m in methods:
         table.add_row(LABELS.get(m, m), *(fmt(r.get("methods", {}).get(m)) for _, r in rows))
+    if any("promotion" in r for _, r in rows):
+        table.add_section()
+        table.add_row("promotion", *(r["promotion"]["verdict"] if "promotion" in r else "–" for _, r in rows))
     console.print(table)
     return 0
 

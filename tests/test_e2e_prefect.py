@@ -1,4 +1,5 @@
 """`prefect deployment run mke/twomoon --watch` against a real local Prefect server."""
+import hashlib
 import json
 
 import pytest
@@ -22,5 +23,11 @@ def test_deployment_run_leaves_dvc_clean(project, tmp_path):
         gens = [p for p in (root / "labels" / "twomoon" / f"round{r}").iterdir() if (p / "manifest.json").exists()]
         assert len(gens) == 1
     assert (root / "models" / "twomoon" / "round2" / "student.pt").exists()
+    # round 2 was labeled by what round 1's promote stage chose, as its decision says
+    decision = json.loads((root / "reports" / "twomoon" / "round1" / "promotion.json").read_text())
+    chosen = root / "models" / "twomoon" / "teacher-after-round1.pt"
+    assert chosen.read_bytes() == (root / decision["source"]).read_bytes()
+    manifest = json.loads(next((root / "labels" / "twomoon" / "round2").glob("*/manifest.json")).read_text())
+    assert manifest["teacher_hash"] == hashlib.sha256(chosen.read_bytes()).hexdigest()
     assert "up to date" in run(["dvc", "status"], root, env).stdout
     assert "Running stage" not in run(["dvc", "repro"], root, env).stdout

@@ -10,7 +10,7 @@ from mkepipe.config import ConfigError, parse_params
 from mkepipe.data.nyu.quarantine import BadSample
 from mkepipe.data.nyu.raw_scenes import encode_depth, encode_pnm, frame_name
 from mkepipe.service.inbox import diff_inbox, load_sample, scan_inbox
-from mkepipe.service.promotion import decide
+from mkepipe.promotion import decide
 from mkepipe.service.retry import is_transient, retry_transient
 from mkepipe.service.state import Layout, ServiceState, read_state, write_state
 
@@ -115,8 +115,8 @@ def test_service_config_is_validated():
     assert parse_params({"service": {"interval_minutes": 5, "schedule": False}}).service.interval_minutes == 5
     with pytest.raises(ConfigError, match="service.interval_minutes"):
         parse_params({"service": {"interval_minutes": 0}})
-    with pytest.raises(ConfigError, match="service.promotion.min_class_coverage"):
-        parse_params({"service": {"promotion": {"min_class_coverage": 2}}})
+    with pytest.raises(ConfigError, match="promotion.min_class_coverage"):
+        parse_params({"promotion": {"min_class_coverage": 2}})
     with pytest.raises(ConfigError, match="service.intervall"):
         parse_params({"service": {"intervall": 5}})
 

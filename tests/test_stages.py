@@ -33,6 +33,17 @@ def test_stages_chain_through_files(tmp_path):
     # the stored pseudo labels are exactly the teacher's argmax on D_u
     assert LabelStore(tmp_path / "labels").latest().id == gen.id
 
+    for gain, promoted, source in ((-100.0, True, tmp_path / "round1" / "student.pt"), (100.0, False, teacher)):
+        strict = params.model_copy(update={"promotion": params.promotion.model_copy(update={"min_gain": gain})})
+        out, record = tmp_path / f"next{gain}.pt", tmp_path / f"promotion{gain}.json"
+        decision = stages.promote(strict, teacher, tmp_path / "round1", tmp_path / "report" / "metrics.json", out,
+                                  record)
+        assert decision.promote is promoted
+        assert out.read_bytes() == source.read_bytes()
+        written = json.loads(record.read_text())
+        assert written["promoted"] is promoted and written["next_teacher"] == ("mm_student" if promoted else "teacher")
+        assert written["student_accuracy"] == metrics["student_accuracy"] and written["reasons"]
+
 
 def test_label_kind_ablation_from_one_soft_generation(tmp_path):
     params = load_params(ROOT / "params.yaml")

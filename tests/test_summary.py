@@ -14,18 +14,20 @@ def _params():
     return parse_params(raw, "params.yaml")
 
 
-def _write_round(reports, rid, methods, quality):
+def _write_round(reports, rid, methods, quality, verdict=None):
     d = reports / f"round{rid}"
     d.mkdir(parents=True)
     d.joinpath("metrics.json").write_text(json.dumps(
         {"teacher_miou": 31.5, "pseudo_label_miou": quality, "methods": methods}))
+    if verdict:
+        d.joinpath("promotion.json").write_text(json.dumps({"verdict": verdict}))
 
 
 def test_show_transposes_and_fits_80_columns(tmp_path):
     reports = tmp_path / "nyu"
     round1 = {"um_student": 26.8, "noisy_student": 26.8, "mm_student_noreg": 31.18, "mm_student": 28.81,
               "mm_student-hard": 29.47, "mm_student_sup": 45.36}
-    _write_round(reports, 1, round1, 28.21)
+    _write_round(reports, 1, round1, 28.21, verdict="kept teacher")
     _write_round(reports, 2, {"mm_student": 23.52}, None)
     console = Console(width=80, record=True)
     assert print_summary(reports, _params(), console) == 0
@@ -37,6 +39,8 @@ def test_show_transposes_and_fits_80_columns(tmp_path):
     assert "29.47" in row and "–" in row  # round 2 trained no ablation
     row = next(line for line in lines if "pseudo labels (D_u)" in line)
     assert "28.21" in row and "–" in row  # round 2 had no D_u truth
+    row = next(line for line in lines if line.startswith("│ promotion"))
+    assert "kept teacher" in row and "–" in row  # round 2's promote stage has not run
     names = [line.split("│")[1].strip() for line in lines if line.count("│") >= 3]
     assert names[:3] == ["UM teacher", "pseudo labels (D_u)", "UM student"]
 

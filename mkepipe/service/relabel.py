@@ -26,7 +26,7 @@ from mkepipe.labels import Generation, LabelStore
 from mkepipe.labels._format import MANIFEST
 from mkepipe.service.ingest import Ingested, copy_dataset, ingest
 from mkepipe.service.inbox import InboxDiff, diff_inbox, scan_inbox
-from mkepipe.service.promotion import Decision, decide
+from mkepipe.promotion import Decision, decide
 from mkepipe.service.report import round_report
 from mkepipe.service.retry import retry_transient
 from mkepipe.service.state import Layout, ServiceState, read_state, service_lock, write_state
@@ -198,7 +198,7 @@ class Relabeler:
             return Outcome("quarantined", state.round, new, quarantined=len(ingested.quarantine))
         m = self.params.active("student").method
         metric = create_experiment(self.params.experiment).metric
-        rule = self.params.service.promotion
+        rule = self.params.promotion
         decision = decide(metrics["details"]["teacher"], metrics["details"][m], metric,
                           min_gain=rule.min_gain, min_class_coverage=rule.min_class_coverage)
         teacher = lay.rel(lay.models(n) / stages.PRIMARY) if decision.promote else state.teacher

@@ -6,7 +6,7 @@ from typing import Any, Iterable
 
 from mkepipe.labels import Generation
 from mkepipe.service.ingest import Ingested
-from mkepipe.service.promotion import Decision
+from mkepipe.promotion import Decision
 from mkepipe.service.state import Layout, ServiceState
 
 METHOD_NAMES = {"teacher": "UM teacher", "um_student": "UM student", "noisy_student": "NOISY student",

@@ -1,4 +1,7 @@
-"""The promotion rule: does a relabel round's student become the current teacher?
+"""The promotion rule: does a round's student become the next teacher?
+
+Applied after every round by the pipeline's promote stage (:func:`mkepipe.stages.promote`)
+and by the relabel service.
 
 Both checks must pass, on the held-out test split scored by the evaluate stage:
 
