@@ -189,4 +189,3 @@ def promote(params: Params, teacher_path: Path, students_dir: Path, metrics_path
         f"teacher_{m}": metrics[f"teacher_{m}"], f"student_{m}": metrics[f"student_{m}"],
         "min_gain": rule.min_gain, "min_class_coverage": rule.min_class_coverage, "reasons": decision.reasons})
     return decision
-

@@ -33,8 +33,9 @@ def round_rows(report_dir: Path, params: Params) -> list[tuple[int, dict[str, An
 
 
 def print_summary(report_dir: Path, params: Params, console: Console | None = None) -> int:
-    """Print every round's teacher, pseudo-label and method scores, one column per round
-    (so the table fits an 80-column terminal); 1 if no round ran yet."""
+    """Print every round's teacher (round 1: the UM teacher; later: what the previous
+    round promoted), pseudo-label and method scores and promotion verdict, one column per
+    round so the table fits an 80-column terminal; 1 if no round ran yet."""
     console = console or Console()
     rows = round_rows(report_dir, params)
     if not rows:
@@ -53,7 +54,7 @@ def print_summary(report_dir: Path, params: Params, console: Console | None = No
     def fmt(value: float | None) -> str:
         return "–" if value is None else f"{value:.2f}"
 
-    table.add_row("UM teacher", *(fmt(r[f"teacher_{metric}"]) for _, r in rows))
+    table.add_row("teacher", *(fmt(r[f"teacher_{metric}"]) for _, r in rows))
     table.add_row("pseudo labels (D_u)", *(fmt(r.get(f"pseudo_label_{metric}")) for _, r in rows))
     for m in methods:
         table.add_row(LABELS.get(m, m), *(fmt(r.get("methods", {}).get(m)) for _, r in rows))

@@ -42,7 +42,7 @@ def test_show_transposes_and_fits_80_columns(tmp_path):
     row = next(line for line in lines if line.startswith("│ promotion"))
     assert "kept teacher" in row and "–" in row  # round 2's promote stage has not run
     names = [line.split("│")[1].strip() for line in lines if line.count("│") >= 3]
-    assert names[:3] == ["UM teacher", "pseudo labels (D_u)", "UM student"]
+    assert names[:3] == ["teacher", "pseudo labels (D_u)", "UM student"]
 
 
 def test_show_without_runs_says_so(tmp_path):

@@ -1,7 +1,7 @@
 """The one training loop every method shares."""
 from __future__ import annotations
 
-from typing import Callable, Iterable, Sized
+from typing import Callable, Iterable
 
 import torch
 from torch import nn
@@ -31,13 +31,13 @@ def make_schedule(name: str, optimizer: torch.optim.Optimizer, steps: int) -> to
     raise ValueError(f"unknown lr_schedule {name!r}: use constant or poly")
 
 
-def fit(model: nn.Module, train_step: TrainStep, batches: Sized | Iterable[Batch], *, epochs: int, lr: float,
+def fit(model: nn.Module, train_step: TrainStep, batches: Iterable[Batch], *, epochs: int, lr: float,
         perturbation: Perturbation, momentum: float = 0.0, weight_decay: float = 0.0, optimizer: str = "sgd",
         lr_schedule: str = "constant", on_epoch: Callable[[int], None] | None = None) -> list[dict[str, float]]:
     """Train over ``batches`` for ``epochs``; returns one row of mean logged values per epoch.
 
     ``batches`` is re-iterated every epoch (a list with one full batch for full-batch
-    training, as in the TwoMoon protocol) and must know its length for ``poly``.
+    training, as in the TwoMoon protocol); ``poly`` needs ``len(batches)``.
     """
     optimizer = make_optimizer(optimizer, model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
     steps = epochs * len(batches) if lr_schedule == "poly" else 1
