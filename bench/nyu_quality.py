@@ -2,8 +2,9 @@
 
 Runs the pipeline's stage functions (prepare once; per seed: teacher, pseudo labels,
 students with every baseline and the hard-label ablation, evaluation, promotion; then
-round 2, taught by what round 1 promoted: its student, or the teacher again) and prints mean ± std test mIoU per method, the teacher's
-pseudo-label mIoU on D_u, and the acceptance checks of issue 4. Writes JSON.
+round 2, taught by what round 1 promoted: its student, or the teacher again) and prints
+mean ± std test mIoU per method, the teacher's pseudo-label mIoU on D_u, each round's
+promotion verdict and the acceptance checks of issue 4. Writes JSON.
 
     python bench/nyu_quality.py [--seeds 3] [-S student.nyu.epochs=10 ...] [--out FILE]
 """
@@ -113,8 +114,8 @@ def main() -> None:
         "soft >= hard": r1["mm_student"] >= r1.get("mm_student-hard", float("-inf")),
     }
     result = {"seeds": args.seeds, "overrides": args.overrides, "seconds": time.perf_counter() - t0,
-              "prepare_seconds": prepare_s, "stage_seconds": timings, "promoted": promotions, "miou": table, "checks": checks,
-              "paper_table3": PAPER}
+              "prepare_seconds": prepare_s, "stage_seconds": timings, "promoted": promotions, "miou": table,
+              "checks": checks, "paper_table3": PAPER}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     rounds = list(table)
