@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import uuid
 from pathlib import Path
 from typing import Callable
@@ -47,6 +48,11 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
 
 def atomic_write_text(path: str | Path, text: str) -> Path:
     return atomic_write(path, lambda p: p.write_text(text))
+
+
+def atomic_copy(src: str | Path, dst: str | Path) -> Path:
+    """Copy the file ``src`` to ``dst`` through :func:`atomic_write`."""
+    return atomic_write(dst, lambda p: shutil.copyfile(src, p))
 
 
 def sha256_file(path: str | Path) -> str:

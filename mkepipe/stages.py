@@ -6,7 +6,6 @@ DVC stages, so there is exactly one implementation of each.
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,7 @@ import torch
 
 from mkepipe.config import Params
 from mkepipe.data.manifest import read_manifest
-from mkepipe.fileio import atomic_write, sha256_file
+from mkepipe.fileio import atomic_copy, sha256_file
 from mkepipe.evaluation.reports import write_csv, write_json
 from mkepipe.experiments import Experiment, create_experiment
 from mkepipe.labels import Generation, LabelStore
@@ -182,7 +181,7 @@ def promote(params: Params, teacher_path: Path, students_dir: Path, metrics_path
     decision = decide(metrics["details"]["teacher"], metrics["details"][method], m,
                       min_gain=rule.min_gain, min_class_coverage=rule.min_class_coverage)
     source = Path(students_dir) / PRIMARY if decision.promote else Path(teacher_path)
-    atomic_write(out, lambda tmp: shutil.copyfile(source, tmp))
+    atomic_copy(source, out)
     write_json(decision_path, {
         "round": metrics["round"], "promoted": decision.promote, "verdict": decision.verdict,
         "next_teacher": method if decision.promote else "teacher", "source": str(source),

@@ -21,7 +21,7 @@ from mkepipe import stages
 from mkepipe.config import Params
 from mkepipe.data.manifest import read_manifest
 from mkepipe.experiments import create_experiment
-from mkepipe.fileio import TMP_MARK, atomic_write, sha256_file
+from mkepipe.fileio import TMP_MARK, atomic_copy, atomic_write, sha256_file
 from mkepipe.labels import Generation, LabelStore
 from mkepipe.labels._format import MANIFEST
 from mkepipe.service.ingest import Ingested, copy_dataset, ingest
@@ -74,10 +74,6 @@ def pipeline_outputs(project_dir: Path, params: Params) -> tuple[Path, Path, Pat
             project_dir / "labels" / exp / f"round{last.id}")
 
 
-def _copy_file(src: Path, dst: Path) -> None:
-    atomic_write(dst, lambda tmp: shutil.copyfile(src, tmp))
-
-
 def _copy_tree(src: Path, dst: Path) -> None:
     tmp = dst.with_name(f"{dst.name}{TMP_MARK}copy")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -119,7 +115,7 @@ class Relabeler:
         gen.verify()
         lay = self.layout
         copy_dataset(data, lay.dataset(0))
-        _copy_file(teacher, lay.models(0) / "teacher.pt")
+        atomic_copy(teacher, lay.models(0) / "teacher.pt")
         shutil.rmtree(lay.labels(0), ignore_errors=True)
         _copy_tree(gen.path, lay.labels(0) / gen.id)
         row = {"round": 0, "dataset": lay.rel(lay.dataset(0)), "samples": len(gen), "labeled": len(gen),
