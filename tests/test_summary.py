@@ -6,12 +6,13 @@ from rich.console import Console
 
 from mkepipe.config import parse_params
 from mkepipe.summary import print_summary
+from tests.conftest import ROOT
 
 
 def _params():
-    raw = yaml.safe_load(open("params.yaml"))
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
     raw["experiment"] = "nyu"
-    return parse_params(raw, "params.yaml")
+    return parse_params(raw, str(ROOT / "params.yaml"))
 
 
 def _write_round(reports, rid, methods, quality, verdict=None):
