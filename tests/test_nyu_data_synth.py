@@ -14,7 +14,7 @@ from mkepipe.data.nyu.classes import class_id40, lut894to40
 from mkepipe.data.nyu.cli import add_parser
 from mkepipe.data.nyu.labeled_mat import LabeledMat, read_split_indices
 from mkepipe.data.nyu.png_layout import decode_png
-from mkepipe.data.nyu.prepare import NyuSynthConfig
+from mkepipe.config import NyuSynthConfig
 from mkepipe.data.nyu.raw_scenes import decode_depth, decode_rgb, scan_raw, scan_scene
 
 

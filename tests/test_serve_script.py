@@ -3,7 +3,6 @@ given loopback port with its SQLite in PREFECT_HOME, the deployments registered,
 nothing left running after stop."""
 import os
 import urllib.request
-from pathlib import Path
 
 import pytest
 

@@ -23,7 +23,6 @@ from mkepipe.data.manifest import read_manifest
 from mkepipe.experiments import create_experiment
 from mkepipe.fileio import TMP_MARK, atomic_copy, atomic_write, sha256_file
 from mkepipe.labels import Generation, LabelStore
-from mkepipe.labels._format import MANIFEST
 from mkepipe.service.ingest import Ingested, copy_dataset, ingest
 from mkepipe.service.inbox import InboxDiff, diff_inbox, scan_inbox
 from mkepipe.promotion import Decision, decide

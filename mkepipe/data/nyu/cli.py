@@ -5,7 +5,7 @@ import argparse
 import time
 from pathlib import Path
 
-from mkepipe.data.nyu.prepare import NyuSynthConfig
+from mkepipe.config import NyuSynthConfig
 from mkepipe.data.nyu.synth import write_synthetic_nyu
 
 

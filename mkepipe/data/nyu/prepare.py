@@ -12,12 +12,12 @@ from __future__ import annotations
 import logging
 import shutil
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import cv2
 import numpy as np
 
-from mkepipe.config import NyuPrepareConfig, NyuSynthConfig
+from mkepipe.config import NyuPrepareConfig
 from mkepipe.data.manifest import sha256_bytes, write_manifest
 from mkepipe.data.nyu import quarantine as q
 from mkepipe.data.nyu.classes import (NUM_CLASSES, NUM_RAW_CLASSES, VOID, classes40, labels40_to_train,
