@@ -60,6 +60,8 @@ class TrainConfig(_Section):
     optimizer: Literal["sgd", "adam"] = Field("sgd", description="adam: AdamW, decoupled weight decay")
     lr_schedule: Literal["constant", "poly"] = Field(
         "constant", description="poly: lr × (1 − step/steps)^0.9 per step, DeepLab's schedule")
+    class_balance: float = Field(
+        0.0, ge=0, le=1, description="weight each class by frequency^-power in the loss (0: off, 1: inverse frequency)")
     perturbation: Perturbation = Perturbation()
 
 

@@ -23,6 +23,28 @@ def confidence_weight(probs: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
     return (1.0 - entropy / math.log(k)).clamp(0.0, 1.0)
 
 
+def class_balance_weight(target: torch.Tensor, power: float, num_classes: int) -> torch.Tensor:
+    """Per-element weights ``freq(c)^-power`` of each element's class, from the class
+    frequencies in ``target`` itself, scaled to mean 1 over the elements that have a label.
+
+    ``target``: class ids (``IGNORE_INDEX`` for none) or probabilities on dim 1 (the argmax
+    counts; an all-zero row has no label). Classes absent from ``target`` get no weight.
+    ``power`` 0 weights every element 1; 1 gives each class the same total weight.
+    """
+    if target.is_floating_point():
+        labeled = target.sum(dim=1) > 0
+        ids = target.argmax(dim=1)
+    else:
+        labeled = target != IGNORE_INDEX
+        ids = target.clamp_min(0)
+    counts = torch.bincount(ids[labeled], minlength=num_classes).double()
+    if counts.sum() == 0:
+        return labeled.float()
+    per_class = torch.where(counts > 0, (counts / counts.sum()).pow(-power), torch.zeros_like(counts))
+    weight = per_class[ids] * labeled
+    return (weight * labeled.sum() / weight.sum()).float()
+
+
 def _weighted_mean(per_element: torch.Tensor, weight: torch.Tensor | None, valid: torch.Tensor | None) -> torch.Tensor:
     w = torch.ones_like(per_element) if weight is None else weight.to(per_element.dtype)
     if valid is not None:

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from mkepipe.losses import IGNORE_INDEX, confidence_weight, hard_ce, pseudo_label_loss, soft_kl
+from mkepipe.losses import IGNORE_INDEX, class_balance_weight, confidence_weight, hard_ce, pseudo_label_loss, soft_kl
 
 
 def test_confidence_weight_one_hot_uniform_and_hand_value():
@@ -53,3 +53,28 @@ def test_pseudo_label_loss_dispatches_on_target_type():
     logits = torch.randn(4, 3)
     assert pseudo_label_loss(logits, torch.tensor([0, 1, 2, 0]))[1] == "ce"
     assert pseudo_label_loss(logits, torch.softmax(torch.randn(4, 3), 1))[1] == "kl"
+
+
+def test_class_balance_weight_inverse_frequency_hard_ids():
+    target = torch.tensor([[0, 0, 0], [1, IGNORE_INDEX, 0]])  # class 0: 4 elements, class 1: 1
+    w = class_balance_weight(target, 1.0, num_classes=3)
+    labeled = target != IGNORE_INDEX
+    assert w[~labeled].tolist() == [0.0]
+    assert w[labeled].mean().item() == pytest.approx(1.0)
+    assert w[target == 0].sum().item() == pytest.approx(w[target == 1].sum().item())  # equal total per class
+    assert torch.allclose(class_balance_weight(target, 0.0, 3), labeled.float())
+
+
+def test_class_balance_weight_square_root_on_dense_soft_targets():
+    probs = torch.zeros(1, 2, 2, 2)
+    probs[0, 0] = torch.tensor([[0.9, 0.8], [0.7, 0.0]])  # three pixels argmax 0
+    probs[0, 1] = torch.tensor([[0.1, 0.2], [0.3, 0.0]])
+    # the last pixel has no label (all-zero row); add one pixel of class 1 in a second image
+    probs = torch.cat([probs, torch.tensor([[[[0.0, 0.0], [0.0, 0.2]], [[0.0, 0.0], [0.0, 0.8]]]])])
+    w = class_balance_weight(probs, 0.5, num_classes=2)
+    assert w.shape == (2, 2, 2)
+    f0, f1 = 3 / 4, 1 / 4
+    scale = 4 / (3 * f0 ** -0.5 + f1 ** -0.5)
+    assert w[0, 0, 0].item() == pytest.approx(scale * f0 ** -0.5, rel=1e-5)
+    assert w[1, 1, 1].item() == pytest.approx(scale * f1 ** -0.5, rel=1e-5)
+    assert w[0, 1, 1].item() == 0.0 and w[1, 0, 0].item() == 0.0

@@ -13,7 +13,7 @@ from torch import nn
 from mkepipe.config import Params, TrainConfig
 from mkepipe.data.split import Split
 from mkepipe.experiments.base import Experiment, ModelSpec
-from mkepipe.losses import confidence_weight
+from mkepipe.losses import class_balance_weight, confidence_weight
 from mkepipe.training.loop import fit
 from mkepipe.training.methods import METHODS, Batch
 
@@ -102,7 +102,11 @@ def predict_probs(model: nn.Module, spec: ModelSpec, split: Split) -> np.ndarray
 
 
 def _fit(model: nn.Module, train_step, x: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None,
-         cfg: TrainConfig, perturbation, seed: int, on_epoch: Callable[[int], None] | None) -> list[dict]:
+         cfg: TrainConfig, perturbation, seed: int, num_classes: int,
+         on_epoch: Callable[[int], None] | None) -> list[dict]:
+    if cfg.class_balance:
+        balance = class_balance_weight(target, cfg.class_balance, num_classes)
+        weight = balance if weight is None else weight * balance
     return fit(model, train_step, Batches(x, target, weight, cfg.batch_size, seed), epochs=cfg.epochs, lr=cfg.lr,
                momentum=cfg.momentum, weight_decay=cfg.weight_decay, optimizer=cfg.optimizer,
                lr_schedule=cfg.lr_schedule, perturbation=perturbation, on_epoch=on_epoch)
@@ -118,7 +122,7 @@ def train_teacher(exp: Experiment, params: Params, labeled: Split, seed: int | N
     model = spec.build()
     target = torch.from_numpy(labeled.y.astype(np.int64))
     history = _fit(model, METHODS.get("teacher").train_step, labeled.inputs(spec.modalities), target, None,
-                   cfg, cfg.perturbation, seed, on_epoch)
+                   cfg, cfg.perturbation, seed, exp.num_classes, on_epoch)
     return model, spec, history
 
 
@@ -152,7 +156,7 @@ def train_student(exp: Experiment, params: Params, method_name: str, *, unlabele
             if labeled is None:
                 raise ValueError("noisy_student needs the labeled set")
             x, target, weight = _with_labeled(x, target, weight, labeled, spec.modalities, exp.num_classes)
-    history = _fit(model, method.train_step, x, target, weight, cfg, perturbation, seed, on_epoch)
+    history = _fit(model, method.train_step, x, target, weight, cfg, perturbation, seed, exp.num_classes, on_epoch)
     return model, spec, history
 
 
