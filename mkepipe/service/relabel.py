@@ -67,9 +67,16 @@ class Outcome:
 
 
 def pipeline_outputs(project_dir: Path, params: Params) -> tuple[Path, Path, Path]:
-    """(dataset, teacher, labels dir) of the pipeline's last round, per dvc.yaml's templates."""
+    """(dataset, teacher, labels dir) of the pipeline's last round, per dvc.yaml's templates.
+
+    The teacher is what the last round's promote stage chose
+    (``teacher-after-round<N>.pt``), or the round's own teacher where that stage has
+    not run.
+    """
     exp, last = params.experiment, params.rounds[-1]
-    return (project_dir / "data" / exp, project_dir / "models" / exp / last.teacher,
+    models = project_dir / "models" / exp
+    promoted = models / f"teacher-after-round{last.id}.pt"
+    return (project_dir / "data" / exp, promoted if promoted.exists() else models / last.teacher,
             project_dir / "labels" / exp / f"round{last.id}")
 
 
@@ -102,7 +109,9 @@ class Relabeler:
         return Plan(state, diff, time.perf_counter() - start)
 
     def bootstrap(self) -> ServiceState:
-        """Round 0: copy the pipeline's dataset, teacher and label generation into the state dir."""
+        """Round 0: copy the pipeline's dataset and teacher into the state dir, with the
+        last round's label generation if that teacher wrote it; a promoted student labels
+        the dataset afresh, so that every later child generation extends its own labels."""
         data, teacher, labels = pipeline_outputs(self.project, self.params)
         gen = LabelStore(labels).latest() if labels.is_dir() else None
         if gen is None or not teacher.exists() or not (data / "manifest.json").exists():
@@ -116,7 +125,11 @@ class Relabeler:
         copy_dataset(data, lay.dataset(0))
         atomic_copy(teacher, lay.models(0) / "teacher.pt")
         shutil.rmtree(lay.labels(0), ignore_errors=True)
-        _copy_tree(gen.path, lay.labels(0) / gen.id)
+        if gen.manifest["teacher_hash"] == sha256_file(teacher):
+            _copy_tree(gen.path, lay.labels(0) / gen.id)
+        else:
+            self.progress(5, f"round 0: {teacher.name} labels the pipeline's {len(gen)} samples")
+            gen = stages.pseudolabel(self.params, lay.dataset(0), lay.models(0) / "teacher.pt", lay.labels(0))
         row = {"round": 0, "dataset": lay.rel(lay.dataset(0)), "samples": len(gen), "labeled": len(gen),
                "decision": "bootstrap", "teacher": lay.rel(lay.models(0) / "teacher.pt")}
         return ServiceState(self.params.experiment, 0, row["dataset"], lay.rel(lay.labels(0) / gen.id),

@@ -7,7 +7,7 @@ delete and redo)::
     state.json                    round, current dataset/generation/teacher, ingested ids
     datasets/v0000/               dataset versions: {labeled,unlabeled,test}.npz + manifest.json
     labels/round0000/<gen-id>/    one label generation per round; round n's parent is round n-1's
-    models/round0000/teacher.pt   round 0: the pipeline's teacher; round n: students
+    models/round0000/teacher.pt   round 0: the pipeline's promoted teacher; round n: students
     reports/round0001/            metrics.json, report.md, figures, quarantine.json
     .lock                         flock held by the one run allowed at a time
 
