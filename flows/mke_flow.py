@@ -5,13 +5,15 @@ Prefect run ``dvc status`` is clean and a following ``dvc repro`` does nothing.
 """
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+from mkepipe.evaluation.reports import markdown_table
+from mkepipe.summary import read_round_reports
 
 STAGE_ORDER = ("prepare", "teacher", "pseudolabel", "student", "evaluate", "promote")
 
@@ -59,17 +61,14 @@ def repro(project_dir: Path, stage: str) -> None:
 @task(name="publish results")
 def publish(project_dir: Path, experiment: str) -> list[dict]:
     rows = []
-    for path in sorted((project_dir / "reports" / experiment).glob("round*/metrics.json")):
-        m = json.loads(path.read_text())
-        decision = path.with_name("promotion.json")
-        rows.append({"round": m["round"], **{k: round(v, 2) for k, v in m.items() if isinstance(v, float)},
+    for rid, m in read_round_reports(project_dir / "reports" / experiment):
+        rows.append({"round": rid, **{k: round(v, 2) for k, v in m.items() if isinstance(v, float)},
                      **{k: round(v, 2) for k, v in m.get("methods", {}).items()},
-                     "promotion": json.loads(decision.read_text())["verdict"] if decision.exists() else "–"})
+                     "promotion": m["promotion"]["verdict"] if "promotion" in m else "–"})
     create_table_artifact(rows, key=f"{experiment}-metrics", description=f"{experiment}: test metrics per round")
     header = list(rows[0]) if rows else []
-    md = "\n".join(["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-                   + ["| " + " | ".join(str(r.get(h, "")) for h in header) + " |" for r in rows])
-    create_markdown_artifact(f"# {experiment} results\n\n{md}\n", key=f"{experiment}-report")
+    md = markdown_table(header, [[r.get(h, "") for h in header] for r in rows])
+    create_markdown_artifact(f"# {experiment} results\n\n{md}", key=f"{experiment}-report")
     return rows
 
 

@@ -17,19 +17,27 @@ LABELS = {"teacher": "UM teacher", "um_student": "UM student", "noisy_student": 
           "mm_student_sup": "MM student (sup)"}
 
 
-def round_rows(report_dir: Path, params: Params) -> list[tuple[int, dict[str, Any]]]:
-    """(round id, metrics.json) of every round evaluated so far, with the promote stage's
-    decision under ``"promotion"`` where it ran."""
+def read_round_reports(report_dir: Path) -> list[tuple[int, dict[str, Any]]]:
+    """(round id, metrics.json) of every ``round<N>/`` under ``report_dir`` in round
+    order, with the promote stage's decision under ``"promotion"`` where it ran. Reads
+    JSON only (no torch), so the Prefect flow can publish with it."""
     rows = []
-    for r in params.rounds:
-        path = Path(report_dir) / f"round{r.id}" / "metrics.json"
-        if path.exists():
-            metrics = json.loads(path.read_text())
-            decision = path.with_name("promotion.json")
-            if decision.exists():
-                metrics["promotion"] = json.loads(decision.read_text())
-            rows.append((r.id, metrics))
-    return rows
+    for path in Path(report_dir).glob("round*/metrics.json"):
+        rid = path.parent.name.removeprefix("round")
+        if not rid.isdigit():
+            continue
+        metrics = json.loads(path.read_text())
+        decision = path.with_name("promotion.json")
+        if decision.exists():
+            metrics["promotion"] = json.loads(decision.read_text())
+        rows.append((int(rid), metrics))
+    return sorted(rows, key=lambda row: row[0])
+
+
+def round_rows(report_dir: Path, params: Params) -> list[tuple[int, dict[str, Any]]]:
+    """:func:`read_round_reports` for the rounds ``params`` defines."""
+    ids = {r.id for r in params.rounds}
+    return [(rid, metrics) for rid, metrics in read_round_reports(report_dir) if rid in ids]
 
 
 def print_summary(report_dir: Path, params: Params, console: Console | None = None) -> int:

@@ -5,7 +5,7 @@ import yaml
 from rich.console import Console
 
 from mkepipe.config import parse_params
-from mkepipe.summary import print_summary
+from mkepipe.summary import print_summary, read_round_reports, round_rows
 from tests.conftest import ROOT
 
 
@@ -50,3 +50,13 @@ def test_show_without_runs_says_so(tmp_path):
     console = Console(width=80, record=True)
     assert print_summary(tmp_path / "nyu", _params(), console) == 1
     assert "run the pipeline first" in " ".join(console.export_text().split())
+
+
+def test_round_reports_in_numeric_order_with_their_decisions(tmp_path):
+    for rid in (10, 2, 1):
+        _write_round(tmp_path, rid, {"mm_student": float(rid)}, None, verdict="promoted" if rid == 1 else None)
+    (tmp_path / "roundabout").mkdir()
+    rows = read_round_reports(tmp_path)
+    assert [rid for rid, _ in rows] == [1, 2, 10]
+    assert rows[0][1]["promotion"] == {"verdict": "promoted"} and "promotion" not in rows[1][1]
+    assert [rid for rid, _ in round_rows(tmp_path, _params())] == [1, 2]  # params.yaml defines rounds 1 and 2
