@@ -17,7 +17,7 @@ from prefect.artifacts import (create_link_artifact, create_markdown_artifact, c
 from prefect.cache_policies import NO_CACHE
 
 from mkepipe.config import load_params
-from mkepipe.service import Outcome, Relabeler, service_lock
+from mkepipe.service import Outcome, Relabeler, run_round, service_lock
 from mkepipe.service.retry import is_transient
 
 
@@ -125,16 +125,13 @@ def _progress(key: str):
     return update
 
 
+STEPS = {"bootstrap": bootstrap, "ingest": ingest, "label": label, "train": train, "evaluate": evaluate,
+         "commit": commit}
+
+
 def _round(r: Relabeler, plan) -> Outcome:
     r.progress = _progress(f"relabel-{r.params.experiment}-progress")
-    state = plan.state or bootstrap(r)
-    got = ingest(r, plan, state)
-    gen = metrics = None
-    if got.version is not None:
-        gen = label(r, plan.round, state, got.version)
-        train(r, plan.round, got.version)
-        metrics = evaluate(r, plan.round, state, got.version)
-    return commit(r, plan, state, got, gen, metrics)
+    return run_round(plan, lambda name, *args: STEPS[name](r, *args))
 
 
 @flow(name="relabel", flow_run_name="relabel-{experiment}")

@@ -239,11 +239,18 @@ def relabel(project_dir: str | Path, params: Params, progress: Progress | None =
         plan = retry_transient(r.plan)  # again under the lock: a run that held it may have taken the data
         if plan.diff.empty:
             return Outcome("noop", plan.round - 1, plan.state)
-        state = plan.state or retry_transient(r.bootstrap)
-        got = retry_transient(lambda: r.ingest(plan, state))
-        if got.version is None:
-            return retry_transient(lambda: r.commit(plan, state, got, None, None))
-        gen = retry_transient(lambda: r.label(plan.round, state, got.version))
-        retry_transient(lambda: r.train(plan.round, got.version))
-        metrics = retry_transient(lambda: r.evaluate(plan.round, state, got.version))
-        return retry_transient(lambda: r.commit(plan, state, got, gen, metrics))
+        return run_round(plan, lambda name, *args: retry_transient(lambda: getattr(r, name)(*args)))
+
+
+def run_round(plan: Plan, step: Callable[..., Any]) -> Outcome:
+    """The steps of a round after planning, in order: ``step(name, *args)`` runs the
+    :class:`Relabeler` method ``name`` (retried in :func:`relabel`, as a Prefect task in
+    the relabel flow)."""
+    state = plan.state or step("bootstrap")
+    got = step("ingest", plan, state)
+    gen = metrics = None
+    if got.version is not None:
+        gen = step("label", plan.round, state, got.version)
+        step("train", plan.round, got.version)
+        metrics = step("evaluate", plan.round, state, got.version)
+    return step("commit", plan, state, got, gen, metrics)
