@@ -1,10 +1,15 @@
-"""The shared training loop: optimiser and schedule choice, and that training lowers the loss."""
+"""The shared training loop: optimiser and schedule choice, that training lowers the loss,
+and class-balanced weights."""
 import pytest
 import torch
 
-from mkepipe.config import Perturbation
+from mkepipe import stages
+from mkepipe.config import Perturbation, load_params
+from mkepipe.experiments import EXPERIMENTS
 from mkepipe.training.loop import POLY_POWER, fit, make_optimizer, make_schedule
 from mkepipe.training.methods import Batch, consistency_step
+from mkepipe.training.runs import predict_logits, train_teacher
+from tests.conftest import ROOT
 
 
 def test_make_optimizer_kinds():
@@ -62,12 +67,6 @@ def test_fit_with_poly_lowers_the_loss():
 
 
 def test_class_balance_moves_an_imbalanced_teacher_toward_the_rare_class(tmp_path):
-    from mkepipe import stages
-    from mkepipe.config import load_params
-    from mkepipe.experiments import EXPERIMENTS
-    from mkepipe.training.runs import predict_logits, train_teacher
-    from tests.conftest import ROOT
-
     params = load_params(ROOT / "params.yaml")
     stages.prepare(params, tmp_path)
     exp = EXPERIMENTS.get(params.experiment)()
