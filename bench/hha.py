@@ -1,4 +1,4 @@
-"""HHA speed: the vectorised encoder (``mkepipe.data.nyu.hha``) against two references on
+"""HHA speed: the vectorised encoder (``mkepipe.experiments.nyu.hha``) against two references on
 one 480×640 frame of the synthetic default (a furnished room, Kinect-quantised depth).
 
 * ``port`` — a re-implementation, in this file, of the structure of the common Python
@@ -34,10 +34,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from mkepipe.data.nyu._layout import sample_camera, sample_room  # noqa: E402
-from mkepipe.data.nyu._render import smooth_noise  # noqa: E402
-from mkepipe.data.nyu.hha import NYU_RGB, HHACache, compute_hha, surface_normals  # noqa: E402
-from mkepipe.data.nyu.synth import _rng, render_frame  # noqa: E402
+from mkepipe.experiments.nyu._layout import sample_camera, sample_room  # noqa: E402
+from mkepipe.experiments.nyu._render import smooth_noise  # noqa: E402
+from mkepipe.experiments.nyu.hha import NYU_RGB, HHACache, compute_hha, surface_normals  # noqa: E402
+from mkepipe.experiments.nyu.synth import _rng, render_frame  # noqa: E402
 
 REFERENCE_PORT_S = 2.4  # DESIGN §6: the common Python port, per 480×640 image
 

@@ -39,7 +39,7 @@ def _stage(args: argparse.Namespace) -> int:
 
 
 def _reproduce(args: argparse.Namespace) -> int:
-    from mkepipe.reproduce import reproduce
+    from mkepipe.experiments.twomoon.reproduce import reproduce
 
     reproduce(args.experiment, seeds=args.seeds, out_dir=args.out, params_path=args.params, workers=args.workers)
     return 0
@@ -146,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--experiment", default="nyu")
     p.set_defaults(func=_notify)
 
-    from mkepipe.data.nyu import cli as nyu_data_cli
+    from mkepipe.experiments.nyu import cli as nyu_data_cli
     from mkepipe.labels import cli as labels_cli
 
     labels_cli.add_parser(sub)

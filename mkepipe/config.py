@@ -1,15 +1,25 @@
-"""Typed configuration: pydantic models of ``params.yaml``, one per stage section.
+"""Typed configuration: the ``params.yaml`` schema, assembled from the registered experiments.
 
-Every model forbids unknown keys, so a typo is an error that names the key instead of a
-silently ignored setting. :func:`load_params` is the only reader of ``params.yaml``.
+The core defines what every experiment shares (rounds, the promotion rule, the service,
+and the building blocks of stage sections: training, perturbations, student methods,
+pseudo labels). Each experiment contributes one config model per stage section
+(:class:`mkepipe.experiments.ExperimentSpec`); :func:`params_model` puts them together,
+so ``params.yaml`` holds ``teacher.<experiment>``, ``student.<experiment>``, … for every
+registered experiment. Nothing here imports torch or an experiment's code.
+
+Every model forbids unknown keys and coerces nothing (``epochs: '7'`` or ``epochs: true``
+is an error, as are ``.inf`` and ``.nan``), so a typo is an error that names the key
+instead of a silently ignored setting. :func:`load_params` is the only reader of
+``params.yaml``; it also refuses duplicate keys and an empty file.
 """
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any, Literal
+import functools
+from pathlib import Path, PurePosixPath
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, ValidationError, create_model, model_validator
 
 
 class ConfigError(ValueError):
@@ -17,24 +27,44 @@ class ConfigError(ValueError):
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+
+
+Section = _Section  # the base of every experiment's config models
+
+StrictNo = Strict(False)  # YAML has no tuples: a list is the only way to write one
+
+
+def inside_project(value: str) -> str:
+    """A path field that must stay inside the project: relative, without ``..`` parts."""
+    parts = PurePosixPath(value).parts
+    if PurePosixPath(value).is_absolute() or ".." in parts or not parts:
+        raise ValueError(f"must be a relative path inside the project (no leading / and no ..), got {value!r}")
+    return value
+
+
+ProjectPath = Annotated[str, AfterValidator(inside_project)]
 
 
 class Perturbation(_Section):
     """Consistency perturbations T of the paper, with the strength semantics of the
     authors' TwoMoon notebook: noise std = strength × mean |layer input|."""
 
-    input_noise: float = Field(0.0, ge=0, description="T1: Gaussian input noise strength v0")
-    hidden_noise: float = Field(0.0, ge=0, description="T2: Gaussian noise on the first hidden layer, v1")
+    input_noise: float = Field(0.0, ge=0, le=100, description="T1: Gaussian input noise strength v0")
+    noise_scale: Literal["modality", "joint"] = Field(
+        "modality", description="T1's mean |x|: each modality's own (modality), or over all of a sample's "
+                                "inputs at once (joint: the authors' TwoMoon notebook, one 2-D input)")
+    hidden_noise: float = Field(0.0, ge=0, le=100, description="T2: Gaussian noise on the first hidden layer, v1")
     dropout: float = Field(0.0, ge=0, lt=1, description="T3: dropout rate r0")
     flip_scale: bool = Field(False, description="dense only: joint random horizontal flip and rescale")
-    scale_range: tuple[float, float] = Field((0.5, 1.75), description="rescale factors for flip_scale")
+    scale_range: Annotated[tuple[float, float], StrictNo] = Field(
+        (0.5, 1.75), description="rescale factors for flip_scale")
 
     @model_validator(mode="after")
     def _check_scale(self) -> "Perturbation":
         lo, hi = self.scale_range
-        if not 0 < lo <= hi:
-            raise ValueError(f"scale_range must satisfy 0 < min <= max, got {self.scale_range}")
+        if not 0 < lo <= hi <= 10:
+            raise ValueError(f"scale_range must satisfy 0 < min <= max <= 10, got {self.scale_range}")
         return self
 
     @property
@@ -43,8 +73,8 @@ class Perturbation(_Section):
 
 
 class Round(_Section):
-    id: int = Field(ge=1)
-    teacher: str = Field(min_length=1, description="checkpoint path relative to models/<experiment>/")
+    id: int = Field(ge=1, le=1000)
+    teacher: ProjectPath = Field(description="checkpoint path relative to models/<experiment>/")
     baselines: bool = Field(True, description="train the student's baselines and label ablation in this round; "
                                               "False trains only the configured method (the next teacher)")
 
@@ -52,11 +82,11 @@ class Round(_Section):
 class TrainConfig(_Section):
     """What every training run shares: schedule, optimiser and perturbation."""
 
-    epochs: int = Field(ge=1)
-    lr: float = Field(gt=0)
-    batch_size: int | None = Field(None, ge=1, description="None: full batch")
+    epochs: int = Field(ge=1, le=100_000)
+    lr: float = Field(gt=0, le=10)
+    batch_size: int | None = Field(None, ge=1, le=1_000_000, description="None: full batch")
     momentum: float = Field(0.0, ge=0, lt=1, description="sgd only")
-    weight_decay: float = Field(0.0, ge=0)
+    weight_decay: float = Field(0.0, ge=0, le=10)
     optimizer: Literal["sgd", "adam"] = Field("sgd", description="adam: AdamW, decoupled weight decay")
     lr_schedule: Literal["constant", "poly"] = Field(
         "constant", description="poly: lr × (1 − step/steps)^0.9 per step, DeepLab's schedule")
@@ -66,7 +96,6 @@ class TrainConfig(_Section):
 
 
 StudentMethod = Literal["um_student", "noisy_student", "mm_student", "mm_student_noreg", "mm_student_sup"]
-
 
 LabelKind = Literal["hard", "soft", "weighted"]
 
@@ -83,36 +112,12 @@ class PseudolabelConfig(_Section):
     encoding: Literal["float16", "sparse-q8"] = "float16"
 
 
-class TwoMoonPrepare(_Section):
-    """The TwoMoon protocol of the authors' notebook."""
-
-    n_samples: int = Field(500, ge=20)
-    noise: float = Field(0.1, ge=0)
-    random_state: int = 42
-    test_size: float = Field(0.4, gt=0, lt=1)
-    unlabeled_fraction: float = Field(0.9, gt=0, lt=1)
-
-
-class TwoMoonTeacher(TrainConfig):
-    hidden: int = Field(32, ge=1)
-    epochs: int = Field(1000, ge=1)
-    lr: float = Field(0.01, gt=0)
-
-
-class TwoMoonStudent(TrainConfig, StudentMethods):
-    hidden: int = Field(16, ge=1, description="hidden width of multimodal students")
-    um_hidden: int = Field(32, ge=1, description="hidden width of unimodal students")
-    epochs: int = Field(2000, ge=1)
-    lr: float = Field(0.01, gt=0)
-    perturbation: Perturbation = Perturbation(input_noise=2.0)
-
-
-class TwoMoonEvaluate(_Section):
-    grid_resolution: int = Field(200, ge=10, le=2000)
+class NoOptions(_Section):
+    """A stage section an experiment has no settings for."""
 
 
 class SegModel(_Section):
-    """A segmentation network: a named preset (``cpu`` for the demo, ``paper`` for
+    """A segmentation network: a named preset (``cpu`` for demos and CI, ``paper`` for
     ResNet-101 at 480×640 with local ImageNet weights), optionally overridden."""
 
     preset: Literal["cpu", "paper"] = "cpu"
@@ -120,118 +125,24 @@ class SegModel(_Section):
     encoder_weights_path: str | None = Field(None, description="local ImageNet weights (.pth) for the encoder")
 
 
-class NyuTraining(TrainConfig, SegModel):
-    """What the NYU teacher and students share: AdamW 1e-3 on batches of 8."""
-
-    lr: float = Field(1e-3, gt=0)
-    batch_size: int | None = Field(8, ge=2)
-    momentum: float = Field(0.9, ge=0, lt=1, description="sgd only")
-    weight_decay: float = Field(1e-4, ge=0)
-    optimizer: Literal["sgd", "adam"] = "adam"
-
-
-class NyuTeacher(NyuTraining):
-    epochs: int = Field(30, ge=1)
-    perturbation: Perturbation = Perturbation(flip_scale=True)
-
-
-class NyuStudent(NyuTraining, StudentMethods):
-    fusion: Literal["gated", "early"] = "gated"
-    epochs: int = Field(20, ge=1)
-    perturbation: Perturbation = Perturbation(flip_scale=True, input_noise=0.5, dropout=0.1)
-
-
-class NyuEvaluate(_Section):
-    panels: int = Field(4, ge=0, le=32, description="test images in the qualitative figure")
-
-
-class NyuSynthConfig(_Section):
-    """Sizes of the synthetic default (frames are rendered at height × width)."""
-
-    n_labeled: int = Field(120, ge=1, description="D_l frames in the labeled .mat")
-    n_test: int = Field(60, ge=1, description="test frames in the labeled .mat")
-    n_scenes: int = Field(20, ge=1, description="raw scene folders for D_u")
-    frames_per_scene: int = Field(20, ge=1, description="depth frames per raw scene")
-    height: int = Field(480, ge=16)
-    width: int = Field(640, ge=16)
-    seed: int = 0
-    palette_size: int = Field(3, ge=2, le=10, description="materials per room, shared by all classes")
-    class_affinity: float = Field(0.8, ge=0, le=1, description="chance a surface has its class's typical material")
-    rgb_drop: float = Field(0.03, ge=0, lt=1, description="share of depth frames whose RGB frame is dropped")
-
-
-class NyuPrepareConfig(_Section):
-    """``prepare.nyu`` of params.yaml."""
-
-    source: Literal["synthetic", "mat", "png"] = "synthetic"
-    mat_path: str | None = Field(None, description="nyu_depth_v2_labeled.mat (source: mat)")
-    split_dir: str | None = Field(None, description="folder with {train,test}_indices_1based.txt; None: standard split")
-    png_dir: str | None = Field(None, description="root of {train,test}/{rgb,depth,labels_40}/ (source: png)")
-    raw_dir: str | None = Field(None, description="raw scene folders for D_u (source: mat or png)")
-    raw_truth_dir: str | None = Field(None, description="optional D_u truth: <scene>/<depth stem>.png labels_40")
-    height: int = Field(96, ge=8)
-    width: int = Field(128, ge=8)
-    depth_encoding: Literal["hha", "depth"] = "hha"
-    max_depth_m: float = Field(10.0, gt=0, description="depth encoding: metres mapped to 1.0")
-    fill_missing_depth: bool = True
-    min_valid_depth: float = Field(0.1, ge=0, le=1, description="quarantine frames with fewer valid depth pixels")
-    sync_tolerance_s: float = Field(0.05, gt=0)
-    hha_cache_dir: str | None = ".cache/hha"
-    max_unlabeled: int | None = Field(None, ge=1, description="evenly spaced subset of the raw depth frames")
-    synthetic: NyuSynthConfig = NyuSynthConfig()
-    synthetic_dir: str | None = Field(None, description="where the synthetic source goes; None = <out_dir>/source")
-
-    @model_validator(mode="after")
-    def _sources(self) -> "NyuPrepareConfig":
-        need = {"mat": ["mat_path", "raw_dir"], "png": ["png_dir", "raw_dir"]}.get(self.source, [])
-        missing = [k for k in need if getattr(self, k) is None]
-        if missing:
-            raise ValueError(f"source {self.source!r} needs {', '.join(missing)}")
-        return self
-
-
-class PrepareSections(_Section):
-    twomoon: TwoMoonPrepare = TwoMoonPrepare()
-    nyu: NyuPrepareConfig = NyuPrepareConfig()
-
-
-class TeacherSections(_Section):
-    twomoon: TwoMoonTeacher = TwoMoonTeacher()
-    nyu: NyuTeacher = NyuTeacher()
-
-
-class PseudolabelSections(_Section):
-    twomoon: PseudolabelConfig = PseudolabelConfig()
-    nyu: PseudolabelConfig = PseudolabelConfig(kind="soft", encoding="sparse-q8")
-
-
-class StudentSections(_Section):
-    twomoon: TwoMoonStudent = TwoMoonStudent()
-    nyu: NyuStudent = NyuStudent(label_ablation=["hard"])
-
-
-class EvaluateSections(_Section):
-    twomoon: TwoMoonEvaluate = TwoMoonEvaluate()
-    nyu: NyuEvaluate = NyuEvaluate()
-
-
 class PromotionRule(_Section):
     """``promotion:``: when a round's student becomes the next teacher, in the pipeline's
     promote stage and in the relabel service (:mod:`mkepipe.promotion`)."""
 
-    min_gain: float = Field(0.0, description="student test metric must reach the teacher's plus this many points")
-    min_class_coverage: float = Field(0.5, ge=0, le=1, description="student must recognise (IoU > 0) at least "
-                                                                   "this share of the classes the teacher does")
+    min_gain: float = Field(0.0, ge=-100, le=100,
+                            description="student test metric must reach the teacher's plus this many points")
+    min_class_coverage: float = Field(0.5, ge=0, le=1, description="student must recognise at least this share "
+                                                                   "of the classes the teacher recognises")
 
 
 class ServiceConfig(_Section):
-    """``service:``: the ``relabel/<experiment>`` deployment (docs/service.md)."""
+    """``service:``: the ``relabel/<experiment>`` deployments (docs/service.md)."""
 
     schedule: bool = Field(True, description="serve relabel/<experiment> on an interval schedule; False: "
                                              "it runs only when triggered (mke notify)")
-    interval_minutes: float = Field(60.0, gt=0, description="schedule interval")
-    inbox_dir: str = Field("inbox", min_length=1, description="new sensor data: <inbox_dir>/<experiment>/")
-    state_dir: str = Field("service", min_length=1, description="service state: <state_dir>/<experiment>/")
+    interval_minutes: float = Field(60.0, gt=0, le=525_600, description="schedule interval")
+    inbox_dir: ProjectPath = Field("inbox", description="new sensor data: <inbox_dir>/<experiment>/")
+    state_dir: ProjectPath = Field("service", description="service state: <state_dir>/<experiment>/")
     baselines: bool = Field(False, description="also train the student's baselines each relabel round")
 
 
@@ -240,16 +151,15 @@ SECTIONS = ("prepare", "teacher", "pseudolabel", "student", "evaluate")
 
 class Params(_Section):
     """``params.yaml``: every stage section holds one sub-section per experiment, so
-    ``dvc exp run -S experiment=<name>`` switches experiments without editing anything else."""
+    ``dvc exp run -S experiment=<name>`` switches experiments without editing anything else.
+
+    The stage sections are added by :func:`params_model` from the registered experiments;
+    build instances with :func:`parse_params`, :func:`load_params` or :func:`default_params`.
+    """
 
     experiment: str = "twomoon"
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=2**32 - 1)
     rounds: list[Round] = Field(default_factory=lambda: [Round(id=1, teacher="teacher.pt")], min_length=1)
-    prepare: PrepareSections = PrepareSections()
-    teacher: TeacherSections = TeacherSections()
-    pseudolabel: PseudolabelSections = PseudolabelSections()
-    student: StudentSections = StudentSections()
-    evaluate: EvaluateSections = EvaluateSections()
     promotion: PromotionRule = PromotionRule()
     service: ServiceConfig = ServiceConfig()
 
@@ -263,6 +173,9 @@ class Params(_Section):
         if ids != list(range(1, len(ids) + 1)):
             raise ValueError(f"rounds must be numbered 1..n in order, got ids {ids}")
         return self
+
+    def __reduce__(self):  # the class is built at run time: pickle (worker processes) through the schema
+        return parse_params, (self.model_dump(mode="json"), "pickled params")
 
     def active(self, section: str) -> Any:
         """The active experiment's config of ``section`` (e.g. ``params.active("teacher")``)."""
@@ -283,6 +196,26 @@ class Params(_Section):
         raise ConfigError(f"rounds: no round with id {round_id}")
 
 
+@functools.cache
+def params_model() -> type[Params]:
+    """:class:`Params` with one field per stage section, each holding every registered
+    experiment's config model for that section (torch-free: reads the registry only)."""
+    from mkepipe.experiments import specs
+
+    registered = specs()
+    sections: dict[str, Any] = {}
+    for section in SECTIONS:
+        fields = {name: (getattr(spec, section), getattr(spec, section)()) for name, spec in registered.items()}
+        model = create_model(f"{section.capitalize()}Sections", __base__=_Section, **fields)
+        sections[section] = (model, model())
+    return create_model("ExperimentParams", __base__=Params, **sections)
+
+
+def default_params(**changes: Any) -> Params:
+    """Every setting at its default (``changes`` as in ``params.yaml``'s top level)."""
+    return parse_params(changes, "defaults")
+
+
 def _describe(err: ValidationError, source: str) -> str:
     lines = []
     for e in err.errors():
@@ -298,20 +231,43 @@ def _describe(err: ValidationError, source: str) -> str:
 def parse_params(raw: dict[str, Any] | None, source: str = "params.yaml") -> Params:
     """Validate a params mapping; raise :class:`ConfigError` naming every bad key."""
     try:
-        return Params.model_validate(raw or {})
+        return params_model().model_validate(raw or {})
     except ValidationError as err:
         raise ConfigError(_describe(err, source)) from None
 
 
-def load_params(path: str | Path = "params.yaml") -> Params:
-    """Read and validate ``params.yaml``."""
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.safe_load`` that refuses a mapping with the same key twice (PyYAML keeps the last)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (first on line {seen[key]}, again on line {line})",
+                    key_node.start_mark)
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+def read_yaml(path: str | Path) -> Any:
+    """Parse a YAML file with :class:`_UniqueKeyLoader`; errors name the file and line."""
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"{path}: file not found")
     try:
-        raw = yaml.safe_load(path.read_text())
+        return yaml.load(path.read_text(), Loader=_UniqueKeyLoader)
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML: {err}") from None
-    if raw is not None and not isinstance(raw, dict):
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    """Read and validate ``params.yaml``."""
+    raw = read_yaml(path)
+    if raw is None:
+        raise ConfigError(f"{path}: the file is empty; it must name at least `experiment:`")
+    if not isinstance(raw, dict):
         raise ConfigError(f"{path}: top level must be a mapping, got {type(raw).__name__}")
     return parse_params(raw, str(path))

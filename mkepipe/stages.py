@@ -16,7 +16,8 @@ from mkepipe.config import Params
 from mkepipe.data.manifest import read_manifest
 from mkepipe.fileio import atomic_copy, sha256_file
 from mkepipe.evaluation.reports import write_csv, write_json
-from mkepipe.experiments import Experiment, create_experiment
+from mkepipe.experiments import create_experiment
+from mkepipe.experiments.base import Experiment
 from mkepipe.labels import Generation, LabelStore
 from mkepipe.promotion import Decision, decide
 from mkepipe.training.checkpoint import load_checkpoint, save_checkpoint

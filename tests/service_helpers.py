@@ -12,7 +12,7 @@ import yaml
 
 from mkepipe import stages
 from mkepipe.config import load_params
-from mkepipe.data.nyu.raw_scenes import decode_depth, decode_rgb, pair_frames, scan_scene
+from mkepipe.experiments.nyu.raw_scenes import decode_depth, decode_rgb, pair_frames, scan_scene
 from tests.conftest import make_project
 from tests.test_nyu_pipeline import TINY
 

@@ -2,7 +2,7 @@ import pytest
 import yaml
 
 from mkepipe.cli import main
-from mkepipe.config import ConfigError, Params, load_params, parse_params
+from mkepipe.config import ConfigError, default_params, load_params, parse_params
 from tests.conftest import ROOT
 
 
@@ -36,7 +36,7 @@ def test_unknown_experiment_and_bad_rounds():
 
 
 def test_defaults_are_the_twomoon_protocol():
-    p = Params()
+    p = default_params()
     t, s = p.active("teacher"), p.active("student")
     assert (t.hidden, t.epochs, s.hidden, s.epochs, s.batch_size) == (32, 1000, 16, 2000, None)
 

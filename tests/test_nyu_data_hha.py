@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 import pytest
 
-from mkepipe.data.nyu.hha import (NYU_RGB, HHACache, Intrinsics, compute_hha, encode_depth, gravity_direction,
+from mkepipe.experiments.nyu.hha import (NYU_RGB, HHACache, Intrinsics, compute_hha, encode_depth, gravity_direction,
                                   surface_normals)
 
 

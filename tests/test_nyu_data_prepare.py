@@ -8,11 +8,13 @@ import pytest
 from pydantic import ValidationError
 
 from mkepipe.data.manifest import read_manifest, sha256_bytes
-from mkepipe.data.nyu import (IGNORE_INDEX, NyuPrepareConfig, has_unlabeled_truth, load_split, load_unlabeled_truth,
-                              prepare_nyu)
-from mkepipe.data.nyu._layout import SCENE_TYPES
-from mkepipe.data.nyu.labeled_mat import LabeledMat
-from mkepipe.data.nyu.raw_scenes import scan_raw
+from mkepipe.experiments.nyu.classes import IGNORE_INDEX
+from mkepipe.experiments.nyu.config import NyuPrepareConfig
+from mkepipe.experiments.nyu.dataset import has_unlabeled_truth, load_split, load_unlabeled_truth
+from mkepipe.experiments.nyu.prepare import prepare_nyu
+from mkepipe.experiments.nyu._layout import SCENE_TYPES
+from mkepipe.experiments.nyu.labeled_mat import LabeledMat
+from mkepipe.experiments.nyu.raw_scenes import scan_raw
 
 SYNTH = {"n_labeled": 6, "n_test": 3, "n_scenes": 2, "frames_per_scene": 5, "height": 48, "width": 64, "seed": 3,
          "rgb_drop": 0.2}

@@ -8,14 +8,16 @@ import numpy as np
 import pytest
 from sklearn.tree import DecisionTreeClassifier
 
-from mkepipe.data.nyu import load_split, prepare_nyu, write_synthetic_nyu
-from mkepipe.data.nyu._layout import CLASSES
-from mkepipe.data.nyu.classes import class_id40, lut894to40
-from mkepipe.data.nyu.cli import add_parser
-from mkepipe.data.nyu.labeled_mat import LabeledMat, read_split_indices
-from mkepipe.data.nyu.png_layout import decode_png
-from mkepipe.config import NyuSynthConfig
-from mkepipe.data.nyu.raw_scenes import decode_depth, decode_rgb, scan_raw, scan_scene
+from mkepipe.experiments.nyu.dataset import load_split
+from mkepipe.experiments.nyu.prepare import prepare_nyu
+from mkepipe.experiments.nyu.synth import write_synthetic_nyu
+from mkepipe.experiments.nyu._layout import CLASSES
+from mkepipe.experiments.nyu.classes import class_id40, lut894to40
+from mkepipe.experiments.nyu.cli import add_parser
+from mkepipe.experiments.nyu.labeled_mat import LabeledMat, read_split_indices
+from mkepipe.experiments.nyu.png_layout import decode_png
+from mkepipe.experiments.nyu.config import NyuSynthConfig
+from mkepipe.experiments.nyu.raw_scenes import decode_depth, decode_rgb, scan_raw, scan_scene
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +102,7 @@ def test_cli_synth_nyu(tmp_path, capsys):
 
 @pytest.mark.parametrize("affinity", [0.0, 1.0])
 def test_class_affinity_ties_materials_to_classes(affinity):
-    from mkepipe.data.nyu._layout import GLASS, ID, PAINTING, TYPICAL, sample_room
+    from mkepipe.experiments.nyu._layout import GLASS, ID, PAINTING, TYPICAL, sample_room
 
     name_of = {v: k for k, v in ID.items()}
     typical, fixed = 0, 0

@@ -10,8 +10,9 @@ import pytest
 
 from mkepipe import stages
 from mkepipe.config import parse_params
-from mkepipe.data.nyu import load_split, load_unlabeled_truth, prepare_nyu
-from mkepipe.data.nyu.truth_guard import ENV, UnlabeledTruthAccessError, forbid_unlabeled_truth, is_truth_path
+from mkepipe.experiments.nyu.dataset import load_split, load_unlabeled_truth
+from mkepipe.experiments.nyu.prepare import prepare_nyu
+from mkepipe.data.truth_guard import ENV, UnlabeledTruthAccessError, forbid_unlabeled_truth, is_truth_path
 
 SYNTH = {"n_labeled": 3, "n_test": 2, "n_scenes": 1, "frames_per_scene": 3, "height": 24, "width": 32, "rgb_drop": 0.0}
 
@@ -46,7 +47,7 @@ def test_guard_blocks_every_reader_of_the_truth(data):
 
 
 def test_guard_by_environment_in_a_fresh_process(data):
-    code = ("import sys; from mkepipe.data.nyu import load_unlabeled_truth; import numpy as np\n"
+    code = ("import sys; from mkepipe.experiments.nyu.dataset import load_unlabeled_truth; import numpy as np\n"
             "d = sys.argv[1]\n"
             "for f in (lambda: load_unlabeled_truth(d), lambda: np.load(d + '/unlabeled_truth.npz')):\n"
             "    try: f(); sys.exit(1)\n"

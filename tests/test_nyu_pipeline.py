@@ -6,7 +6,7 @@ import pytest
 
 from mkepipe import stages
 from mkepipe.config import parse_params
-from mkepipe.data.nyu.truth_guard import UnlabeledTruthAccessError, forbid_unlabeled_truth
+from mkepipe.data.truth_guard import UnlabeledTruthAccessError, forbid_unlabeled_truth
 from mkepipe.labels import LabelStore
 
 TINY = {

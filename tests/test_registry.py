@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from mkepipe.config import Params, Perturbation
+from mkepipe.config import Perturbation, default_params
 from mkepipe.experiments import create_experiment, experiment_names
 from mkepipe.models import MODELS, create_model
 from mkepipe.training.methods import METHODS
@@ -23,13 +23,13 @@ def test_experiment_prepares_loads_and_builds_models(name, tmp_path):
     if name == "nyu":
         prepare["hha_cache_dir"] = str(tmp_path / "cache")
     data = tmp_path / "data"
-    manifest = exp.prepare(Params(experiment=name, prepare={name: prepare}).active("prepare"), data)
+    manifest = exp.prepare(default_params(experiment=name, prepare={name: prepare}).active("prepare"), data)
     splits = {s: exp.load(data, s) for s in exp.splits}
     assert manifest["num_samples"] == sum(len(s) for s in splits.values())
     assert splits["unlabeled"].y is None, "D_u must come without labels"
     assert set(exp.unimodal) <= set(splits["labeled"].modalities)
     assert len(exp.load_unlabeled_truth(data)) == len(splits["unlabeled"])
-    cfg = Params(experiment=name).active("student")
+    cfg = default_params(experiment=name).active("student")
     for role, mods in (("teacher", exp.unimodal), ("um_student", exp.unimodal), ("mm_student", exp.multimodal)):
         spec = exp.model_spec(role, cfg, Perturbation(), splits["test"].channels())
         assert spec.modalities == mods
@@ -67,14 +67,14 @@ def test_models_forward_backward(name):
 @pytest.mark.parametrize("method", [m for m in METHODS.names() if m != "teacher"])
 def test_every_student_method_trains(method):
     exp = create_experiment("twomoon")
-    from mkepipe.data.twomoon import make_splits
+    from mkepipe.experiments.twomoon.data import make_splits
 
-    splits = make_splits(Params().active("prepare"))
+    splits = make_splits(default_params().active("prepare"))
     u = splits["unlabeled"]
     rng = np.random.default_rng(0)
     probs = rng.dirichlet([1, 1], len(u)).astype(np.float32)
     labels = PseudoLabels(u.ids, probs.argmax(1), probs)
-    params = Params(student={"twomoon": {"epochs": 5}})
+    params = default_params(student={"twomoon": {"epochs": 5}})
     for kind in ("hard", "soft", "weighted"):
         model, spec, hist = train_student(exp, params, method, unlabeled=u, labels=labels, kind=kind,
                                           labeled=splits["labeled"], truth=u.y)

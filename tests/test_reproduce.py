@@ -1,7 +1,7 @@
 import json
 
 from mkepipe.cli import main
-from mkepipe.reproduce import GRID, METHODS, PAPER_TABLE1
+from mkepipe.experiments.twomoon.reproduce import GRID, METHODS, PAPER_TABLE1
 
 
 def test_reproduce_writes_table1_json_markdown_and_figure(tmp_path, capsys):

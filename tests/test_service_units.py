@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from mkepipe.config import ConfigError, parse_params
-from mkepipe.data.nyu.quarantine import BadSample
-from mkepipe.data.nyu.raw_scenes import encode_depth, encode_pnm, frame_name
+from mkepipe.data.quarantine import BadSample
+from mkepipe.experiments.nyu.raw_scenes import encode_depth, encode_pnm, frame_name
 from mkepipe.service.inbox import diff_inbox, load_sample, scan_inbox
 from mkepipe.promotion import decide
 from mkepipe.service.retry import is_transient, retry_transient

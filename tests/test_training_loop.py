@@ -5,7 +5,7 @@ import torch
 
 from mkepipe import stages
 from mkepipe.config import Perturbation, load_params
-from mkepipe.experiments import EXPERIMENTS
+from mkepipe.experiments import create_experiment
 from mkepipe.training.loop import POLY_POWER, fit, make_optimizer, make_schedule
 from mkepipe.training.methods import Batch, consistency_step
 from mkepipe.training.runs import predict_logits, train_teacher
@@ -69,7 +69,7 @@ def test_fit_with_poly_lowers_the_loss():
 def test_class_balance_moves_an_imbalanced_teacher_toward_the_rare_class(tmp_path):
     params = load_params(ROOT / "params.yaml")
     stages.prepare(params, tmp_path)
-    exp = EXPERIMENTS.get(params.experiment)()
+    exp = create_experiment(params.experiment)
     labeled, test = exp.load(tmp_path, "labeled"), exp.load(tmp_path, "test")
     rare = [i for i, y in enumerate(labeled.y) if y == 1][:2]
     imbalanced = labeled.take([i for i, y in enumerate(labeled.y) if y == 0] + rare)

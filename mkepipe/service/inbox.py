@@ -21,9 +21,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from mkepipe.data.nyu.png_layout import decode_png
-from mkepipe.data.nyu.quarantine import BadSample
-from mkepipe.data.nyu.raw_scenes import decode_depth, decode_rgb, pair_frames, read_bytes, scan_scene
+from mkepipe.experiments.nyu.png_layout import decode_png
+from mkepipe.data.quarantine import BadSample
+from mkepipe.experiments.nyu.raw_scenes import decode_depth, decode_rgb, pair_frames, read_bytes, scan_scene
 
 PREFIX = "inbox"
 

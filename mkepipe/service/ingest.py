@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 
 from mkepipe.data.manifest import read_manifest, write_manifest
-from mkepipe.data.nyu import quarantine as q
-from mkepipe.data.nyu.dataset import TRUTH_FILE, save_npz
-from mkepipe.data.nyu.hha import HHACache
-from mkepipe.config import NyuPrepareConfig
-from mkepipe.data.nyu.prepare import _Builder as SampleBuilder  # the prepare stage's validate-and-encode step
+from mkepipe.data import quarantine as q
+from mkepipe.experiments.nyu.dataset import TRUTH_FILE, save_npz
+from mkepipe.experiments.nyu.hha import HHACache
+from mkepipe.experiments.nyu.config import NyuPrepareConfig
+from mkepipe.experiments.nyu.prepare import _Builder as SampleBuilder  # the prepare stage's validate-and-encode step
 from mkepipe.fileio import TMP_MARK, fsync_dir
 from mkepipe.service.inbox import InboxSample, load_sample
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from mkepipe.config import Params, Perturbation, load_params
+from mkepipe.config import Params, default_params, load_params
 
 GRID = {"T1": ("input_noise", (0.0, 1.0, 2.0)), "T2": ("hidden_noise", (0.0, 5.0, 10.0)),
         "T3": ("dropout", (0.0, 0.4, 0.8))}
@@ -26,7 +26,7 @@ PAPER_TABLE1 = {
 
 
 def _with_perturbation(params: Params, field: str, strength: float) -> Params:
-    return params.with_active("student", perturbation=Perturbation(**{field: strength}))
+    return params.with_active("student", perturbation=type(params.active("student").perturbation)(**{field: strength}))
 
 
 def run_seed(params: Params, seed: int, workdir: str, keep_models: bool = False) -> dict[str, Any]:
@@ -34,7 +34,7 @@ def run_seed(params: Params, seed: int, workdir: str, keep_models: bool = False)
     import torch
 
     from mkepipe.fileio import sha256_file
-    from mkepipe.data.twomoon import make_splits
+    from mkepipe.experiments.twomoon.data import make_splits
     from mkepipe.experiments import create_experiment
     from mkepipe.labels import LabelStore
     from mkepipe.training.checkpoint import save_checkpoint
@@ -100,7 +100,7 @@ def reproduce(experiment: str, seeds: int = 10, out_dir: Path | None = None, par
 
     if experiment != "twomoon":
         raise ValueError(f"no paper table is wired for {experiment!r}; available: twomoon")
-    params = load_params(params_path) if Path(params_path).exists() else Params()
+    params = load_params(params_path) if Path(params_path).exists() else default_params()
     params = params.model_copy(update={"experiment": "twomoon"})
     out_dir = Path(out_dir or Path("reports") / experiment)
     results = []
@@ -116,7 +116,7 @@ def reproduce(experiment: str, seeds: int = 10, out_dir: Path | None = None, par
     rows = table_rows(results)
     write_json(out_dir / "table1.json", rows)
     (out_dir / "table1.md").write_text(table1_markdown(rows))
-    from mkepipe.data.twomoon import make_splits
+    from mkepipe.experiments.twomoon.data import make_splits
 
     test = make_splits(params.active("prepare"))["test"]
     points = np.concatenate([test.modalities["alpha"], test.modalities["beta"]], 1)

@@ -1,9 +1,9 @@
-"""NYU Depth V2 label spaces, read from the package data in ``mkepipe/data/nyuv2/``.
+"""NYU Depth V2 label spaces, read from the package data in ``mkepipe/experiments/nyu/nyuv2/``.
 
 Three label spaces meet here: the 894 raw object ids of the labeled ``.mat`` (0 =
 unlabeled), the common 40-class set (1..40 in files, 0 = void) and the *train ids* the
 prepared arrays hold: ``id40 - 1`` in 0..39 with :data:`VOID` (255) for void, which
-:func:`mkepipe.data.nyu.prepare.load_split` turns into :data:`IGNORE_INDEX` (−100).
+:func:`mkepipe.experiments.nyu.prepare.load_split` turns into :data:`IGNORE_INDEX` (−100).
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ IGNORE_INDEX = -100
 
 
 def _read(name: str) -> str:
-    return resources.files("mkepipe.data").joinpath("nyuv2", name).read_text()
+    return resources.files("mkepipe.experiments.nyu").joinpath("nyuv2", name).read_text()
 
 
 def _table(name: str) -> list[list[str]]:

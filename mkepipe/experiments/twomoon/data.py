@@ -14,7 +14,7 @@ from sklearn.datasets import make_moons
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
-from mkepipe.config import TwoMoonPrepare
+from mkepipe.experiments.twomoon.config import TwoMoonPrepare
 from mkepipe.data.manifest import sha256_bytes, write_manifest
 from mkepipe.data.split import Split
 from mkepipe.fileio import atomic_write

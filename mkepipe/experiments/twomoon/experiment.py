@@ -6,15 +6,16 @@ from pathlib import Path
 
 import numpy as np
 
-from mkepipe.config import Perturbation, TrainConfig, TwoMoonPrepare
-from mkepipe.data import twomoon as data
+from mkepipe.config import Perturbation, TrainConfig
+from mkepipe.experiments.twomoon.config import TwoMoonPrepare
+from mkepipe.experiments.twomoon import data
 from mkepipe.data.split import Split
 from mkepipe.evaluation.plots import decision_boundaries
-from mkepipe.experiments import EXPERIMENTS
+
 from mkepipe.experiments.base import Experiment, ModelSpec
 
 
-@EXPERIMENTS.register("twomoon")
+
 @dataclass
 class TwoMoon(Experiment):
     name: str = "twomoon"

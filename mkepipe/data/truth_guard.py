@@ -4,7 +4,7 @@ D_u's true labels exist for the MM (sup) upper bound and for label-quality repor
 Inside ``with forbid_unlabeled_truth():`` — or in a process started with
 ``MKE_FORBID_UNLABELED_TRUTH=1`` — any attempt to *read* ``unlabeled_truth.npz`` or a
 file under a ``raw_truth`` folder through Python's ``open`` (which ``np.load``,
-``Path.read_bytes`` and :func:`~mkepipe.data.nyu.dataset.load_unlabeled_truth` use)
+``Path.read_bytes`` and :func:`~mkepipe.experiments.nyu.dataset.load_unlabeled_truth` use)
 raises :class:`UnlabeledTruthAccessError`, whichever module tries. It works through
 a ``sys.addaudithook`` hook installed on first use; readers in C (``cv2.imread``) are
 not seen, so :func:`load_unlabeled_truth` also checks the guard itself.

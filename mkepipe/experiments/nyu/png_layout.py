@@ -12,8 +12,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from mkepipe.data.nyu.quarantine import BadSample
-from mkepipe.data.nyu.raw_scenes import read_bytes
+from mkepipe.data.quarantine import BadSample
+from mkepipe.experiments.nyu.raw_scenes import read_bytes
 
 FOLDERS = ("rgb", "depth", "labels_40")
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from mkepipe.data.nyu.hha import Intrinsics
+from mkepipe.experiments.nyu.hha import Intrinsics
 
 FLOOR, WALL, CEILING = 2, 1, 22  # 40-class ids of the room's own faces
 

@@ -17,17 +17,17 @@ from typing import Any
 import cv2
 import numpy as np
 
-from mkepipe.config import NyuPrepareConfig
+from mkepipe.experiments.nyu.config import NyuPrepareConfig
 from mkepipe.data.manifest import sha256_bytes, write_manifest
-from mkepipe.data.nyu import quarantine as q
-from mkepipe.data.nyu.classes import (NUM_CLASSES, NUM_RAW_CLASSES, VOID, classes40, labels40_to_train,
+from mkepipe.data import quarantine as q
+from mkepipe.experiments.nyu.classes import (NUM_CLASSES, NUM_RAW_CLASSES, VOID, classes40, labels40_to_train,
                                       labels894_to_train)
-from mkepipe.data.nyu.dataset import SPLITS, TRUTH_FILE, save_npz
-from mkepipe.data.nyu.hha import NYU_RGB, HHACache, encode_depth
-from mkepipe.data.nyu.labeled_mat import LabeledMat, read_split_indices
-from mkepipe.data.nyu.png_layout import decode_png, read_png_sample, scan_png_split
-from mkepipe.data.nyu.raw_scenes import RawPair, decode_depth, decode_rgb, read_bytes, scan_raw
-from mkepipe.data.nyu.synth import MAT_NAME, SYNTH_VERSION, is_synthetic_dir, read_synth_params, write_synthetic_nyu
+from mkepipe.experiments.nyu.dataset import SPLITS, TRUTH_FILE, save_npz
+from mkepipe.experiments.nyu.hha import NYU_RGB, HHACache, encode_depth
+from mkepipe.experiments.nyu.labeled_mat import LabeledMat, read_split_indices
+from mkepipe.experiments.nyu.png_layout import decode_png, read_png_sample, scan_png_split
+from mkepipe.experiments.nyu.raw_scenes import RawPair, decode_depth, decode_rgb, read_bytes, scan_raw
+from mkepipe.experiments.nyu.synth import MAT_NAME, SYNTH_VERSION, is_synthetic_dir, read_synth_params, write_synthetic_nyu
 
 log = logging.getLogger(__name__)
 

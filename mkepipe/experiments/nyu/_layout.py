@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from mkepipe.data.nyu._render import Box, Camera, Lighting, Material, Room
-from mkepipe.data.nyu.classes import class_id40, raw_ids_of40
+from mkepipe.experiments.nyu._render import Box, Camera, Lighting, Material, Room
+from mkepipe.experiments.nyu.classes import class_id40, raw_ids_of40
 
 PALETTE = [  # shared by every class; chosen per surface at random
     Material((0.86, 0.85, 0.82), "plain"), Material((0.78, 0.70, 0.58), "plain"),

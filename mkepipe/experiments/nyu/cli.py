@@ -5,8 +5,8 @@ import argparse
 import time
 from pathlib import Path
 
-from mkepipe.config import NyuSynthConfig
-from mkepipe.data.nyu.synth import write_synthetic_nyu
+from mkepipe.experiments.nyu.config import NyuSynthConfig
+from mkepipe.experiments.nyu.synth import write_synthetic_nyu
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse._SubParsersAction:

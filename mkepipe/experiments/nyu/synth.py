@@ -24,12 +24,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from mkepipe.data.nyu._layout import MATERIALS, camera_path, sample_camera, sample_room
-from mkepipe.data.nyu._render import Camera, Lighting, Room, cast, shade, smooth_noise, surface_table
-from mkepipe.data.nyu.hha import NYU_RGB
-from mkepipe.data.nyu.labeled_mat import LabeledMatWriter, write_split_indices
-from mkepipe.data.nyu.png_layout import encode_png
-from mkepipe.data.nyu.raw_scenes import encode_depth, encode_pnm, frame_name, metres_to_raw, raw_to_metres
+from mkepipe.experiments.nyu._layout import MATERIALS, camera_path, sample_camera, sample_room
+from mkepipe.experiments.nyu._render import Camera, Lighting, Room, cast, shade, smooth_noise, surface_table
+from mkepipe.experiments.nyu.hha import NYU_RGB
+from mkepipe.experiments.nyu.labeled_mat import LabeledMatWriter, write_split_indices
+from mkepipe.experiments.nyu.png_layout import encode_png
+from mkepipe.experiments.nyu.raw_scenes import encode_depth, encode_pnm, frame_name, metres_to_raw, raw_to_metres
 
 MAT_NAME = "nyu_depth_v2_labeled.mat"
 MARKER = ".mke-synthetic"  # written first: a folder with it may be deleted and regenerated

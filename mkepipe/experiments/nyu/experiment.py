@@ -12,20 +12,21 @@ from typing import Any
 import numpy as np
 import torch
 
-from mkepipe.config import NyuEvaluate, NyuPrepareConfig, Perturbation, TrainConfig
-from mkepipe.data.nyu import dataset
-from mkepipe.data.nyu.classes import NUM_CLASSES, classes40
-from mkepipe.data.nyu.prepare import prepare_nyu
+from mkepipe.config import Perturbation, TrainConfig
+from mkepipe.experiments.nyu.config import NyuEvaluate, NyuPrepareConfig
+from mkepipe.experiments.nyu import dataset
+from mkepipe.experiments.nyu.classes import NUM_CLASSES, classes40
+from mkepipe.experiments.nyu.prepare import prepare_nyu
 from mkepipe.data.split import Split
 from mkepipe.evaluation.seg_figures import confusion_png, qualitative_panels
 from mkepipe.evaluation.segmentation import SegMetrics
-from mkepipe.experiments import EXPERIMENTS
+
 from mkepipe.experiments.base import Experiment, ModelSpec
 from mkepipe.models.segmentation import preset_kwargs
 from mkepipe.training.runs import PREDICT_BATCH
 
 
-@EXPERIMENTS.register("nyu")
+
 @dataclass
 class Nyu(Experiment):
     name: str = "nyu"

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mkepipe.data.nyu.quarantine import BadSample
+from mkepipe.data.quarantine import BadSample
 
 FRAME_NAME = re.compile(r"^(?P<kind>[rda])-(?P<ts>\d+(?:\.\d+)?)-(?P<n>\d+)\.(?P<ext>ppm|pgm|dump)$")
 DEPTH_PARAM1, DEPTH_PARAM2, MAX_DEPTH_M = 351.3, 1092.5, 10.0

@@ -1,4 +1,4 @@
-"""Reading the prepared NYU dataset (what :func:`~mkepipe.data.nyu.prepare.prepare_nyu` wrote).
+"""Reading the prepared NYU dataset (what :func:`~mkepipe.experiments.nyu.prepare.prepare_nyu` wrote).
 
 On disk: ``{labeled,unlabeled,test}.npz`` with ``ids``, ``rgb`` uint8 (N, 3, H, W),
 ``depth`` (N, C, H, W) — uint8 HHA (C = 3) or float32 normalised depth (C = 1) — and
@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mkepipe.data.nyu.classes import IGNORE_INDEX, NUM_CLASSES, VOID
-from mkepipe.data.nyu.truth_guard import check_truth_access
+from mkepipe.experiments.nyu.classes import IGNORE_INDEX, NUM_CLASSES, VOID
+from mkepipe.data.truth_guard import check_truth_access
 from mkepipe.data.split import Split
 from mkepipe.fileio import atomic_write
 
@@ -64,7 +64,7 @@ def load_unlabeled_truth(data_dir: str | Path) -> np.ndarray:
     −100 for void and for samples without truth.
 
     The only reader of ``unlabeled_truth.npz``, for the MM (sup) bound and label-quality
-    reports; raises :class:`~mkepipe.data.nyu.truth_guard.UnlabeledTruthAccessError`
+    reports; raises :class:`~mkepipe.data.truth_guard.UnlabeledTruthAccessError`
     inside ``forbid_unlabeled_truth()``.
     """
     path = Path(data_dir) / TRUTH_FILE
