@@ -21,7 +21,8 @@ import numpy as np
 from mkepipe.fileio import TMP_MARK
 
 from ._format import SHARD_PATTERN, DamagedGenerationError, LabelStoreError, ShardReader, ShardWriter
-from .codecs import Codec, analyse, invalid_rows
+from .codecs import Codec
+from .families import Family
 from .quality import block_stats, merge_stats
 
 BLOCK_BYTES = 1 << 20  # raw float32 bytes per block: one block per image for dense labels
@@ -44,6 +45,12 @@ def block_samples(sample_bytes: int, shard_size: int) -> int:
     return int(max(1, min(shard_size, BLOCK_BYTES // max(sample_bytes, 1))))
 
 
+def shard_header(family: Family, kind: str, codec: Codec, num_classes: int) -> dict:
+    """What a shard's index says about its labels (``sample_shape`` is added on commit)."""
+    header = {"kind": kind, "encoding": codec.name, "num_classes": num_classes}
+    return {**header, **family.lineage_fields()}  # simplex shards stay byte-identical to older ones
+
+
 def validate_shape(probs, batch: list[str], num_classes: int, sample_shape) -> np.ndarray:
     arr = np.asarray(probs)
     if arr.dtype != np.float32:
@@ -59,9 +66,9 @@ def validate_shape(probs, batch: list[str], num_classes: int, sample_shape) -> n
 class ShardPipeline:
     """Background encoder: batches in, blocks out, shard committed after its last sample."""
 
-    def __init__(self, gen_dir: Path, kind: str, codec: Codec, num_classes: int, shard_size: int,
-                 threshold: float):
-        self.gen_dir, self.kind, self.codec = gen_dir, kind, codec
+    def __init__(self, gen_dir: Path, family: Family, kind: str, codec: Codec, num_classes: int,
+                 shard_size: int, threshold: float):
+        self.gen_dir, self.family, self.kind, self.codec = gen_dir, family, kind, codec
         self.k, self.shard_size, self.threshold = num_classes, shard_size, threshold
         self.results: dict[int, tuple[dict, dict]] = {}
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="label-writer")
@@ -109,19 +116,19 @@ class ShardPipeline:
             self._buffer = [(ids[take:], arr[take:])] if buffered > take else []
             buffered -= take
         if last:
-            header = {"kind": self.kind, "encoding": self.codec.name, "num_classes": self.k,
-                      "sample_shape": list(probs.shape[2:])}
+            header = dict(shard_header(self.family, self.kind, self.codec, self.k),
+                          sample_shape=list(probs.shape[2:]))
             stats = merge_stats(self._stats, self.k)
             self.results[shard] = (self._writer.commit(header, stats), stats)
             self._writer = None
 
     def _encode_block(self, ids: list[str], probs: np.ndarray) -> None:
-        a = analyse(probs, self.codec.threshold)
-        bad = invalid_rows(probs, a)
+        a = self.family.analyse(probs, self.codec.threshold)
+        bad = self.family.invalid_rows(probs, a)
         if bad.any():
-            raise LabelStoreError("label_fn must return probabilities (finite, >= 0, summing to 1 "
-                                  f"over K); bad samples: {[ids[i] for i in np.flatnonzero(bad)[:5]]}")
-        self._stats.append(block_stats(a, self.k, self.threshold))
+            raise LabelStoreError(f"label_fn must return {self.family.requirement}; "
+                                  f"bad samples: {[ids[i] for i in np.flatnonzero(bad)[:5]]}")
+        self._stats.append(block_stats(a, self.family, self.k, self.threshold))
         self._writer.add_block(ids, self.codec.encode(self.kind, probs, a), self.codec.compress)
 
 
@@ -129,7 +136,8 @@ def reuse_shard(path: Path, expected_ids: list[str], header: dict) -> tuple[dict
     """A shard left by an interrupted run: keep it if intact and for the same ids."""
     try:
         reader = ShardReader(path)
-        same = reader.ids == expected_ids and all(reader.header.get(k) == v for k, v in header.items())
+        labels = {k: v for k, v in reader.header.items() if k != "sample_shape"}
+        same = reader.ids == expected_ids and labels == header
         sha = reader.check_blocks() if same else None
     except DamagedGenerationError:
         same = False
@@ -144,15 +152,15 @@ def reuse_shard(path: Path, expected_ids: list[str], header: dict) -> tuple[dict
     return info, stats, shape
 
 
-def write_shards(gen_dir: Path, ids: list[str], label_fn: Callable, *, kind: str, codec: Codec,
-                 num_classes: int, shard_size: int, batch_size: int, threshold: float,
+def write_shards(gen_dir: Path, ids: list[str], label_fn: Callable, *, family: Family, kind: str,
+                 codec: Codec, num_classes: int, shard_size: int, batch_size: int, threshold: float,
                  progress: bool, description: str, shape: list[int] | None = None):
     """Label and write every missing shard of ``gen_dir``; return ``(infos, stats, shape)``."""
     for stray in gen_dir.iterdir():
         if TMP_MARK in stray.name:
             stray.unlink()
     chunks = [ids[s:s + shard_size] for s in range(0, len(ids), shard_size)]
-    header = {"kind": kind, "encoding": codec.name, "num_classes": num_classes}
+    header = shard_header(family, kind, codec, num_classes)
     infos: dict[int, dict] = {}
     stats: dict[int, dict] = {}
     todo = []
@@ -166,7 +174,7 @@ def write_shards(gen_dir: Path, ids: list[str], label_fn: Callable, *, kind: str
             todo.append(i)
         else:
             infos[i], stats[i], shape = reused
-    pipe = ShardPipeline(gen_dir, kind, codec, num_classes, shard_size, threshold)
+    pipe = ShardPipeline(gen_dir, family, kind, codec, num_classes, shard_size, threshold)
     ok = False
     bar = _progress(progress, description, sum(len(chunks[i]) for i in todo))
     try:

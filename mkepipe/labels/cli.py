@@ -19,6 +19,12 @@ from .quality import compare
 from .store import scan
 
 MAX_CLASS_ROWS = 40
+WORDS = {  # how the quality and diff tables name the family's quantities
+    "simplex": {"entropy": "entropy/log K", "hist": "pseudo-label frac", "flip": "argmax flip rate",
+                "kl": "mean KL(a||b)"},
+    "bernoulli": {"entropy": "binary entropy/log 2", "hist": "positive rate", "flip": "bit flip rate",
+                  "kl": "mean binary KL(a||b)"},
+}
 
 
 def add_parser(subparsers) -> None:
@@ -81,7 +87,8 @@ def _mb(nbytes: int) -> str:
 
 def _summary(gen: Generation) -> dict:
     m = gen.manifest
-    return {"id": gen.id, "path": str(gen.path), "kind": gen.kind, "num_classes": gen.num_classes,
+    return {"id": gen.id, "path": str(gen.path), "family": gen.family, "kind": gen.kind,
+            "num_classes": gen.num_classes,
             "encoding": m["encoding"], "shape": m["shape"], "samples": m["samples"],
             "samples_total": m["samples_total"], "shards": len(m["shards"]),
             "bytes": sum(s["bytes"] for s in m["shards"]), "parent": (m["parent"] or {}).get("id"),
@@ -114,12 +121,13 @@ def cmd_list(args) -> int:
     if args.json:
         _emit_json(rows)
         return 0
-    table = _table(f"label generations below {args.root}", ["id", "status", "kind", "K", "encoding", "samples",
-                                                            "shards", "size", "parent", "created", "path"])
+    table = _table(f"label generations below {args.root}", ["id", "status", "family", "kind", "K", "encoding",
+                                                            "samples", "shards", "size", "parent", "created",
+                                                            "path"])
     for r in rows:
         ok = r["status"] == "complete"
-        table.add_row(r["id"], r["status"] if ok else f"[red]{r['status']}[/red]", r.get("kind", ""),
-                      str(r.get("num_classes", "")), r.get("encoding", ""),
+        table.add_row(r["id"], r["status"] if ok else f"[red]{r['status']}[/red]", r.get("family", ""),
+                      r.get("kind", ""), str(r.get("num_classes", "")), r.get("encoding", ""),
                       f"{r['samples']}/{r['samples_total']}" if ok else "", str(r.get("shards", "")),
                       _mb(r["bytes"]) if ok else "", r.get("parent") or "", r.get("created_at", ""),
                       os.path.relpath(r["path"]))
@@ -142,18 +150,18 @@ def cmd_show(args) -> int:
     for label, block in (("own samples", gen.manifest["quality"]),
                          ("with parent", gen.manifest.get("quality_total"))):
         if block:
-            _print_quality(console, f"quality ({label})", block["summary"])
+            _print_quality(console, f"quality ({label})", block["summary"], WORDS[gen.family])
     return 0
 
 
-def _print_quality(console, title: str, q: dict) -> None:
-    head = _table(title, ["units", "mean confidence", "mean entropy/log K", "mean weight",
+def _print_quality(console, title: str, q: dict, words: dict) -> None:
+    head = _table(title, ["units", "mean confidence", f"mean {words['entropy']}", "mean weight",
                           f"frac conf < {q['confidence_threshold']}", "prior TV", "prior KL"])
     head.add_row(str(q["units"]), f"{q['mean_confidence']:.4f}", f"{q['mean_entropy']:.4f}",
                  f"{q['mean_weight']:.4f}", f"{q['frac_below_threshold']:.4f}",
                  str(q.get("prior_tv", "-")), str(q.get("prior_kl", "-")))
     console.print(head)
-    classes = _table("class histogram vs labeled-set prior", ["class", "pseudo-label frac", "prior", "ratio"])
+    classes = _table("class histogram vs labeled-set prior", ["class", words["hist"], "prior", "ratio"])
     order = sorted(range(len(q["class_hist"])), key=lambda c: -q["class_hist"][c])[:MAX_CLASS_ROWS]
     for c in order:
         prior = q.get("class_prior")
@@ -161,7 +169,7 @@ def _print_quality(console, title: str, q: dict) -> None:
                         f"{q['prior_ratio'][c]:.3f}" if prior else "-")
     console.print(classes)
     bins = q["hist_bins"]
-    ent = _table("entropy/log K histogram", ["bin", "fraction", ""])
+    ent = _table(f"{words['entropy']} histogram", ["bin", "fraction", ""])
     for i, frac in enumerate(q["entropy_hist"]):
         ent.add_row(f"[{i / bins:.2f}, {(i + 1) / bins:.2f})", f"{frac:.4f}", "#" * round(40 * frac))
     console.print(ent)
@@ -190,13 +198,14 @@ def cmd_diff(args) -> int:
         _emit_json(result)
         return 0
     console = _console()
-    head = _table(f"{a.id} -> {b.id}", ["common samples", "only in a", "only in b", "units",
-                                        "argmax flip rate", "mean KL(a||b)"])
+    words = WORDS[result["family"]]
+    head = _table(f"{a.id} -> {b.id}", ["common samples", "only in a", "only in b", "units", words["flip"],
+                                        words["kl"]])
     head.add_row(str(result["common_samples"]), str(result["only_in_a"]), str(result["only_in_b"]),
                  str(result["units"]), f"{result['flip_rate']:.4f}",
                  "-" if result["mean_kl"] is None else f"{result['mean_kl']:.5f}")
     console.print(head)
-    shift = _table("per-class shift (fraction of units)", ["class", "a", "b", "b - a"])
+    shift = _table(f"per-class shift ({words['hist']})", ["class", "a", "b", "b - a"])
     order = sorted(range(len(result["class_shift"])), key=lambda c: -abs(result["class_shift"][c]))
     for c in order[:MAX_CLASS_ROWS]:
         shift.add_row(str(c), f"{result['class_frac_a'][c]:.4f}", f"{result['class_frac_b'][c]:.4f}",

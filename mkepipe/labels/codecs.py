@@ -3,7 +3,8 @@
 Arrays inside a codec are laid out ``(n, K, P)`` (probabilities) and ``(n, P)``
 (per-unit values) with ``P`` the number of pixels (1 for classification).
 Every codec stores the argmax as its own ``hard`` stream, so decoded labels keep the
-teacher's argmax exactly. Error bounds are documented in ``docs/labels.md``.
+teacher's argmax exactly. Error bounds are documented in ``docs/labels.md``. These are
+the codecs of the simplex family; the Bernoulli family's are in ``bernoulli.py``.
 
 - ``hard``: the argmax in the smallest unsigned type that holds K (+ ``w8`` weight
   for the weighted kind).
@@ -25,26 +26,28 @@ import numpy as np
 from ._format import LabelStoreError
 
 ARGMAX_BUMP = np.float32(1 + 2**-16)  # breaks decode-time ties in favour of the stored argmax
-_REGISTRY: dict[str, type["Codec"]] = {}
+_REGISTRY: dict[tuple[str, str], type["Codec"]] = {}
 
 
-def register_codec(name: str) -> Callable[[type["Codec"]], type["Codec"]]:
+def register_codec(name: str, family: str = "simplex") -> Callable[[type["Codec"]], type["Codec"]]:
+    """Register a codec class under ``name`` for one label family."""
     def deco(cls: type[Codec]) -> type[Codec]:
-        cls.name = name
-        _REGISTRY[name] = cls
+        cls.name, cls.family = name, family
+        _REGISTRY[family, name] = cls
         return cls
     return deco
 
 
-def create_codec(name: str) -> "Codec":
+def create_codec(name: str, family: str = "simplex") -> "Codec":
+    """The codec registered as ``name`` for ``family`` (``simplex`` or ``bernoulli``)."""
     try:
-        return _REGISTRY[name]()
+        return _REGISTRY[family, name]()
     except KeyError:
-        raise LabelStoreError(f"unknown encoding {name!r}; known: {sorted(_REGISTRY)}") from None
+        raise LabelStoreError(f"unknown {family} encoding {name!r}; known: {codec_names(family)}") from None
 
 
-def codec_names() -> list[str]:
-    return sorted(_REGISTRY)
+def codec_names(family: str = "simplex") -> list[str]:
+    return sorted(name for fam, name in _REGISTRY if fam == family)
 
 
 def hard_dtype(num_classes: int) -> np.dtype:
@@ -58,9 +61,10 @@ def hard_dtype(num_classes: int) -> np.dtype:
 class Analysis:
     """Per-unit facts about a ``(n,K,P)`` block, computed in one pass over the classes.
 
-    ``hard`` argmax (first maximum, as ``np.argmax``), ``conf`` max p, ``nent``
+    Simplex: ``hard`` argmax (first maximum, as ``np.argmax``), ``conf`` max p, ``nent``
     H(p)/log K, ``finite`` per sample: no NaN, inf or negative input; with a threshold
-    also ``keep`` (p >= threshold) and ``tail`` (the summed p below it).
+    also ``keep`` (p >= threshold) and ``tail`` (the summed p below it). The Bernoulli
+    family (``bernoulli.analyse``) fills the same fields with its own definitions.
     """
 
     hard: np.ndarray
@@ -143,6 +147,18 @@ def to_float16(x: np.ndarray) -> np.ndarray:
     return bits.astype(np.uint16).view(np.float16)
 
 
+def float16_planes(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """float16 values of ``probs`` as (high bytes, low bytes): the high bytes compress well."""
+    planes = to_float16(probs).view(np.uint8).reshape(*probs.shape, 2)
+    return planes[..., 1], planes[..., 0]
+
+
+def from_float16_planes(hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
+    planes = np.empty((*hi.shape, 2), np.uint8)
+    planes[..., 0], planes[..., 1] = lo, hi
+    return planes.view(np.float16)[..., 0].astype(np.float32)
+
+
 def normalise(probs: np.ndarray) -> np.ndarray:
     probs /= probs.sum(axis=1, keepdims=True)
     return probs
@@ -152,6 +168,7 @@ class Codec:
     """Turns ``(n,K,P)`` float32 probabilities (plus their analysis) into named arrays."""
 
     name = ""
+    family = "simplex"
     weight_stream = "w16"
     threshold: float | None = None  # asks ``analyse`` for keep/tail masks
     strategies: dict[str, int] = {}  # zlib strategy per stream (level 1 throughout)
@@ -203,14 +220,11 @@ class Float16Codec(Codec):
     strategies = {"hard": zlib.Z_RLE, "f16lo": zlib.Z_RLE, "w16": zlib.Z_RLE}
 
     def encode(self, kind, probs, a):
-        planes = to_float16(probs).view(np.uint8).reshape(*probs.shape, 2)
-        return [("hard", a.hard), ("f16hi", planes[..., 1]), ("f16lo", planes[..., 0])] + self._weight(kind, a)
+        hi, lo = float16_planes(probs)
+        return [("hard", a.hard), ("f16hi", hi), ("f16lo", lo)] + self._weight(kind, a)
 
     def decode(self, kind, streams, k):
-        hi, lo = streams["f16hi"], streams["f16lo"]
-        planes = np.empty((*hi.shape, 2), np.uint8)
-        planes[..., 0], planes[..., 1] = lo, hi
-        probs = planes.view(np.float16)[..., 0].astype(np.float32)
+        probs = from_float16_planes(streams["f16hi"], streams["f16lo"])
         np.maximum(probs, np.float32(2**-25), out=probs)  # no class decodes to exactly 0
         bump_argmax(probs, streams["hard"])
         return streams["hard"], normalise(probs), self._decode_weight(streams)

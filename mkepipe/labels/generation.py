@@ -13,14 +13,15 @@ import numpy as np
 from mkepipe.fileio import TMP_MARK, sha256_file
 
 from ._format import MANIFEST, DamagedGenerationError, LabelStoreError, ShardReader, read_manifest
-from .codecs import create_codec, hard_dtype
+from .families import create_family
 
 CHECK_MODES = ("shard", "block")
 
 
 @dataclass
 class Record:
-    """One sample's labels: ``hard`` () or (H,W); ``probs`` (K,)/(K,H,W) or None; ``weight``."""
+    """One sample's labels: ``hard`` () or (H,W) class ids (simplex), (K,) or (K,H,W) 0/1
+    (Bernoulli); ``probs`` (K,)/(K,H,W) float32 or None; ``weight`` float32 or None."""
 
     id: str
     hard: np.ndarray
@@ -46,7 +47,10 @@ class Generation:
         self.kind: str = self.manifest["kind"]
         self.num_classes: int = self.manifest["num_classes"]
         self.shape: tuple[int, ...] = tuple(self.manifest["shape"])
-        self.codec = create_codec(self.manifest["encoding"])
+        self.family: str = self.manifest.get("family", "simplex")  # older manifests are simplex
+        self._family = create_family(self.family)
+        self.hard_shape = self._family.hard_shape(self.num_classes, self.shape)
+        self.codec = self._family.create_codec(self.manifest["encoding"])
         for entry in self.manifest["shards"]:
             self._present_shard(entry)
         self.parent = self._open_parent(_seen + (self.id,))
@@ -69,7 +73,8 @@ class Generation:
                                      f"parent generation {ref['id']} not found")
 
     def __repr__(self) -> str:
-        return f"Generation({self.id!r}, kind={self.kind!r}, samples={len(self)}, path={str(self.path)!r})"
+        return (f"Generation({self.id!r}, family={self.family!r}, kind={self.kind!r}, samples={len(self)}, "
+                f"path={str(self.path)!r})")
 
     def __len__(self) -> int:
         return self.manifest["samples_total"]
@@ -134,25 +139,24 @@ class Generation:
             self._cache.popitem(last=False)
         return decoded
 
-    def _unit(self, arr: np.ndarray | None, pos: int, probs: bool = False):
-        if arr is None:
-            return None
-        shape = (self.num_classes, *self.shape) if probs else self.shape
-        return arr[pos].reshape(shape)
-
     def get(self, sample_id: str) -> Record:
-        """Random access by id (reads through to the parent)."""
+        """Random access by id (reads through to the parent); shapes as in :class:`Record`."""
         found = self._lookup(sample_id)
         if found is None:
             raise KeyError(sample_id)
         gen, (i, j, pos) = found
         hard, probs, weight = gen._block(i, j)
-        w = _copy(gen._unit(weight, pos))
-        return Record(sample_id, gen._unit(hard, pos).copy(), _copy(gen._unit(probs, pos, True)),
+        w = None if weight is None else weight[pos].reshape(self.shape).copy()
+        return Record(sample_id, hard[pos].reshape(self.hard_shape).copy(),
+                      None if probs is None else probs[pos].reshape(self.num_classes, *self.shape).copy(),
                       np.float32(w) if w is not None and w.ndim == 0 else w)
 
     def arrays(self, ids: list[str] | None = None):
-        """Stack ``(ids, hard, probs | None, weight | None)``; each block is decoded once."""
+        """Stack ``(ids, hard, probs | None, weight | None)``; each block is decoded once.
+
+        ``hard`` is ``(n, *shape)`` class ids for simplex labels and ``(n, K, *shape)``
+        uint8 0/1 for Bernoulli labels; ``probs`` ``(n, K, *shape)``; ``weight`` ``(n, *shape)``.
+        """
         ids = list(self.ids if ids is None else ids)
         n, k = len(ids), self.num_classes
         groups: dict[tuple[int, int, int], tuple] = {}
@@ -164,7 +168,7 @@ class Generation:
             groups.setdefault((id(gen), i, j), (gen, i, j, [], []))
             groups[(id(gen), i, j)][3].append(row)
             groups[(id(gen), i, j)][4].append(pos)
-        hard = np.empty((n, *self.shape), hard_dtype(k))
+        hard = np.empty((n, *self.hard_shape), self._family.hard_dtype(k))
         probs = np.empty((n, k, *self.shape), np.float32) if self.codec.name != "hard" else None
         weight = np.empty((n, *self.shape), np.float32) if self.kind == "weighted" else None
         if n == 0:
@@ -172,7 +176,7 @@ class Generation:
         flat_hard = hard.reshape(n, -1)
         for gen, i, j, rows, positions in groups.values():
             h, p, w = gen._block(i, j)
-            flat_hard[rows] = h[positions]
+            flat_hard[rows] = h[positions].reshape(len(positions), -1)
             if probs is not None:
                 if p is None:
                     raise LabelStoreError(f"{gen.path}: stores no probabilities")
@@ -189,7 +193,7 @@ class Generation:
             for j, block in enumerate(self._reader(i).blocks):
                 hard, probs, weight = self._block(i, j)
                 n = len(block["ids"])
-                yield (block["ids"], hard.reshape(n, *self.shape),
+                yield (block["ids"], hard.reshape(n, *self.hard_shape),
                        None if probs is None else probs.reshape(n, self.num_classes, *self.shape),
                        None if weight is None else weight.reshape(n, *self.shape))
 
@@ -228,7 +232,3 @@ class Generation:
         state = dict(self.__dict__)
         state["_cache"] = OrderedDict()
         return state
-
-
-def _copy(arr):
-    return None if arr is None else arr.copy()

@@ -2,7 +2,10 @@
 
 Statistics are accumulated per block as exact counts and float64 sums (so shards
 written by different processes merge to the same numbers) and summarised at the end.
-A *unit* is a sample for classification and a pixel for dense labels.
+A *unit* is a sample for classification and a pixel for dense labels. What a class
+count, the confidence and the entropy mean depends on the label family (``families.py``):
+argmax counts, max p and H(p)/log K for simplex labels; positive counts (p >= 0.5),
+mean max(p, 1 - p) and mean binary entropy / log 2 for Bernoulli labels.
 """
 
 from __future__ import annotations
@@ -10,18 +13,19 @@ from __future__ import annotations
 import numpy as np
 
 from .codecs import Analysis
+from .families import Family, create_family
 
 BINS = 20
 
 
-def block_stats(a: Analysis, num_classes: int, threshold: float) -> dict:
+def block_stats(a: Analysis, family: Family, num_classes: int, threshold: float) -> dict:
     """Raw accumulators of one block (JSON-able)."""
-    units = int(a.hard.size)
+    units = int(a.conf.size)
     ent_bins = np.minimum((a.nent * BINS).astype(np.int64), BINS - 1)
     conf_bins = np.minimum((a.conf * BINS).astype(np.int64), BINS - 1)
     return {
         "units": units,
-        "class_counts": np.bincount(a.hard.ravel(), minlength=num_classes).tolist(),
+        "class_counts": family.class_counts(a.hard, num_classes).tolist(),
         "conf_sum": float(a.conf.sum(dtype=np.float64)),
         "entropy_sum": float(a.nent.sum(dtype=np.float64)),
         "below_threshold": int((a.conf < threshold).sum()),
@@ -50,7 +54,7 @@ def _r(x: float) -> float:
     return float(f"{x:.6g}")
 
 
-def summarize(acc: dict, threshold: float, prior: np.ndarray | list | None = None) -> dict:
+def summarize(acc: dict, threshold: float, family: Family, prior: np.ndarray | list | None = None) -> dict:
     """Human-facing quality figures from merged accumulators (goes into the manifest)."""
     units = max(acc["units"], 1)
     hist = np.asarray(acc["class_counts"], np.float64) / units
@@ -67,62 +71,58 @@ def summarize(acc: dict, threshold: float, prior: np.ndarray | list | None = Non
         "hist_bins": BINS,
     }
     if prior is not None:
-        prior = np.asarray(prior, np.float64)
-        prior = prior / prior.sum()
-        safe = np.maximum(prior, 1e-12)
-        nz = hist > 0
-        out["class_prior"] = [_r(x) for x in prior]
-        out["prior_ratio"] = [_r(x) for x in hist / safe]
-        out["prior_tv"] = _r(0.5 * np.abs(hist - prior).sum())
-        out["prior_kl"] = _r(float((hist[nz] * np.log(hist[nz] / safe[nz])).sum()))
+        for key, value in family.prior_stats(hist, prior).items():
+            out[key] = [_r(x) for x in value] if np.ndim(value) else _r(value)
     return out
 
 
-def quality_block(acc: dict, threshold: float, prior) -> dict:
-    return {"accumulators": acc, "summary": summarize(acc, threshold, prior)}
+def quality_block(acc: dict, threshold: float, family: Family, prior) -> dict:
+    return {"accumulators": acc, "summary": summarize(acc, threshold, family, prior)}
 
 
 def compare(gen_a, gen_b, ids: list[str] | None = None, max_samples: int | None = None) -> dict:
-    """Diff two generations on their common ids: argmax flip rate, mean KL(a||b), class shift.
+    """Diff two generations of one family on their common ids: flip rate, mean KL(a||b), class shift.
 
+    Simplex: the share of units whose argmax differs and the mean KL per unit. Bernoulli:
+    the share of differing bits (unit x class) and the mean binary KL per unit and class.
     KL needs probabilities in both generations (``None`` otherwise). ``max_samples``
     limits the work to the first common ids (in ``gen_a`` order).
     """
     if gen_a.num_classes != gen_b.num_classes:
         raise ValueError(f"class counts differ: {gen_a.num_classes} vs {gen_b.num_classes}")
-    k = gen_a.num_classes
+    if gen_a.family != gen_b.family:
+        raise ValueError(f"label families differ: {gen_a.family} vs {gen_b.family}")
+    family, k = create_family(gen_a.family), gen_a.num_classes
     ids_b = set(gen_b.ids)
     pool = gen_a.ids if ids is None else ids
     common = [i for i in pool if i in ids_b]
     if max_samples is not None:
         common = common[:max_samples]
-    chunk = int(max(1, min(256, (64 << 20) // (4 * k * int(np.prod(gen_a.shape, dtype=np.int64))))))
+    pixels = int(np.prod(gen_a.shape, dtype=np.int64))
+    chunk = int(max(1, min(256, (64 << 20) // (4 * k * pixels))))
     counts_a, counts_b = np.zeros(k, np.int64), np.zeros(k, np.int64)
-    flips = units = 0
+    flips = compared = 0
     kl_sum, kl_ok = 0.0, True
     for start in range(0, len(common), chunk):
         part = common[start:start + chunk]
         _, ha, pa, _ = gen_a.arrays(part)
         _, hb, pb, _ = gen_b.arrays(part)
-        counts_a += np.bincount(ha.ravel().astype(np.int64), minlength=k)
-        counts_b += np.bincount(hb.ravel().astype(np.int64), minlength=k)
-        flips += int((ha != hb).sum())
-        units += ha.size
-        if pa is None or pb is None:
-            kl_ok = False
-            continue
-        ratio = np.log(np.maximum(pa, np.float32(1e-12))) - np.log(np.maximum(pb, np.float32(1e-12)))
-        kl_sum += float((pa * ratio).sum(dtype=np.float64))
-    denom = max(units, 1)
-    frac_a, frac_b = counts_a / denom, counts_b / denom
+        counts_a += family.class_counts(ha, k)
+        counts_b += family.class_counts(hb, k)
+        differ, size, kl = family.diff(ha, hb, pa, pb)
+        flips, compared = flips + differ, compared + size
+        kl_ok = kl_ok and kl is not None
+        kl_sum += kl or 0.0
+    units = len(common) * pixels
+    frac_a, frac_b = counts_a / max(units, 1), counts_b / max(units, 1)
     return {
-        "a": gen_a.id, "b": gen_b.id,
+        "a": gen_a.id, "b": gen_b.id, "family": family.name,
         "common_samples": len(common),
         "only_in_a": len(set(gen_a.ids) - ids_b) if ids is None else None,
         "only_in_b": len(ids_b - set(gen_a.ids)) if ids is None else None,
         "units": units,
-        "flip_rate": _r(flips / denom),
-        "mean_kl": _r(kl_sum / denom) if kl_ok and units else None,
+        "flip_rate": _r(flips / max(compared, 1)),
+        "mean_kl": _r(kl_sum / compared) if kl_ok and compared else None,
         "class_frac_a": [_r(x) for x in frac_a],
         "class_frac_b": [_r(x) for x in frac_b],
         "class_shift": [_r(x) for x in frac_b - frac_a],

@@ -15,25 +15,11 @@ from mkepipe.fileio import atomic_write_bytes, fsync_dir
 from ._format import (FORMAT, FORMAT_VERSION, MANIFEST, SHARD_PATTERN, DamagedGenerationError,
                       LabelStoreError, canonical_json, sha256_hex)
 from ._writer import locked, write_shards
-from .codecs import create_codec, hard_dtype
+from .families import Family, create_family
 from .generation import Generation
 from .quality import merge_stats, quality_block
 
-KINDS = ("hard", "soft", "weighted")
-ENCODINGS = {"hard": ("hard",), "soft": ("float16", "sparse-q8"), "weighted": ("float16", "sparse-q8", "hard")}
-ALIASES = {"compact": "sparse-q8", "lossless": "float16"}
 LabelFn = Callable[[list[str]], np.ndarray]
-
-
-def resolve_encoding(kind: str, encoding: str) -> str:
-    if kind not in KINDS:
-        raise LabelStoreError(f"kind must be one of {KINDS}, got {kind!r}")
-    if kind == "hard":
-        return "hard"
-    encoding = ALIASES.get(encoding, encoding)
-    if encoding not in ENCODINGS[kind]:
-        raise LabelStoreError(f"encoding {encoding!r} not available for kind {kind!r}: {ENCODINGS[kind]}")
-    return encoding
 
 
 def created_at() -> str:
@@ -55,14 +41,16 @@ class LabelStore:
 
     def lineage(self, ids: Iterable[str], *, kind: str, num_classes: int, teacher_hash: str,
                 dataset_hash: str, params: dict | None = None, encoding: str = "float16",
-                parent: Generation | None = None) -> dict:
+                parent: Generation | None = None, family: str = "simplex") -> dict:
         """What a generation's id is derived from (``ids`` are the ids it labels itself)."""
+        fam = create_family(family)
         lineage = {
             "format_version": FORMAT_VERSION, "kind": kind, "num_classes": int(num_classes),
-            "encoding": resolve_encoding(kind, encoding), "teacher_hash": teacher_hash,
+            "encoding": fam.resolve_encoding(kind, encoding), "teacher_hash": teacher_hash,
             "dataset_hash": dataset_hash, "params": params or {},
             "parent": parent.id if parent is not None else None,
             "ids_sha256": sha256_hex(canonical_json(list(ids))),
+            **fam.lineage_fields(),
         }
         try:
             canonical_json(lineage)
@@ -78,24 +66,27 @@ class LabelStore:
               teacher_hash: str, dataset_hash: str, params: dict | None = None, encoding: str = "float16",
               parent: Generation | None = None, class_prior: np.ndarray | None = None,
               shard_size: int = 256, batch_size: int = 32, confidence_threshold: float = 0.5,
-              progress: bool = True) -> Generation:
+              progress: bool = True, family: str = "simplex") -> Generation:
         """Label ``ids`` with ``label_fn`` into a new generation, or resume/return an existing one.
 
         ``label_fn(list_of_ids)`` returns a fresh float32 array of probabilities ``(B,K)`` or
         ``(B,K,H,W)`` (encoded on a background thread while the next batch is labeled) and
-        is only called for shards not yet on disk. With ``parent`` only ids absent from
-        the parent are labeled (if none are new, the parent is returned). Batches never
-        cross shard boundaries, so a resumed run sees the same batches.
+        is only called for shards not yet on disk: per unit a distribution over K classes
+        for ``family="simplex"``, K independent probabilities in [0, 1] for
+        ``family="bernoulli"`` (multi-label). With ``parent`` (of the same family) only ids
+        absent from the parent are labeled (if none are new, the parent is returned).
+        Batches never cross shard boundaries, so a resumed run sees the same batches.
         """
         ids = [str(i) for i in ids]
         if len(set(ids)) != len(ids):
             raise LabelStoreError("duplicate sample ids")
         if shard_size < 1 or batch_size < 1:
             raise LabelStoreError("shard_size and batch_size must be >= 1")
-        encoding = resolve_encoding(kind, encoding)
+        fam = create_family(family)
+        encoding = fam.resolve_encoding(kind, encoding)
         shape = None
         if parent is not None:
-            self._check_parent(parent, kind, num_classes, encoding)
+            self._check_parent(parent, fam, kind, num_classes, encoding)
             known = set(parent.ids)
             ids = [i for i in ids if i not in known]
             if not ids:
@@ -104,11 +95,10 @@ class LabelStore:
         if not ids:
             raise LabelStoreError("no sample ids to label")
         if class_prior is not None:
-            class_prior = np.asarray(class_prior, np.float64)
-            if class_prior.shape != (num_classes,) or (class_prior < 0).any() or class_prior.sum() <= 0:
-                raise LabelStoreError(f"class_prior must be a non-negative ({num_classes},) array")
+            class_prior = fam.check_prior(class_prior, num_classes)
         lineage = self.lineage(ids, kind=kind, num_classes=num_classes, teacher_hash=teacher_hash,
-                               dataset_hash=dataset_hash, params=params, encoding=encoding, parent=parent)
+                               dataset_hash=dataset_hash, params=params, encoding=encoding, parent=parent,
+                               family=family)
         gen_id = self.generation_id(lineage)
         gen_dir = self.root / gen_id
         if (gen_dir / MANIFEST).is_file():
@@ -117,17 +107,17 @@ class LabelStore:
         with locked(gen_dir):
             if (gen_dir / MANIFEST).is_file():  # another process finished it while we waited
                 return self.open(gen_dir)
-            codec = create_codec(encoding)
+            codec = fam.create_codec(encoding)
             infos, stats, shape = write_shards(
-                gen_dir, ids, label_fn, kind=kind, codec=codec, num_classes=num_classes,
+                gen_dir, ids, label_fn, family=fam, kind=kind, codec=codec, num_classes=num_classes,
                 shard_size=shard_size, batch_size=batch_size, threshold=confidence_threshold,
                 progress=progress, description=f"labels {gen_id}", shape=shape)
             acc = merge_stats(stats, num_classes)
             manifest = {
                 "format": FORMAT, "format_version": FORMAT_VERSION, "id": gen_id,
-                "kind": kind, "num_classes": int(num_classes), "encoding": encoding,
+                "family": fam.name, "kind": kind, "num_classes": int(num_classes), "encoding": encoding,
                 "encoding_params": getattr(codec, "params", {}), "shape": list(shape),
-                "hard_dtype": hard_dtype(num_classes).name,
+                "hard_dtype": fam.hard_dtype(num_classes).name,
                 "teacher_hash": teacher_hash, "dataset_hash": dataset_hash,
                 "ids_sha256": lineage["ids_sha256"], "params": lineage["params"],
                 "lineage_sha256": sha256_hex(canonical_json(lineage)),
@@ -135,20 +125,22 @@ class LabelStore:
                     "id": parent.id, "path": os.path.relpath(parent.path, gen_dir.resolve())},
                 "samples": len(ids), "samples_total": len(ids) + (len(parent) if parent else 0),
                 "shard_size": shard_size, "shards": infos,
-                "quality": quality_block(acc, confidence_threshold, class_prior),
+                "quality": quality_block(acc, confidence_threshold, fam, class_prior),
                 "created_at": created_at(),
             }
             if parent is not None:
                 total = merge_stats([_total_acc(parent), acc], num_classes)
-                manifest["quality_total"] = quality_block(total, confidence_threshold, class_prior)
+                manifest["quality_total"] = quality_block(total, confidence_threshold, fam, class_prior)
             fsync_dir(gen_dir)  # every shard rename is durable before the manifest can be
             atomic_write_bytes(gen_dir / MANIFEST, (json.dumps(manifest, sort_keys=True, indent=1) + "\n").encode())
         return Generation(gen_dir, self.check)
 
     @staticmethod
-    def _check_parent(parent: Generation, kind: str, num_classes: int, encoding: str) -> None:
+    def _check_parent(parent: Generation, family: Family, kind: str, num_classes: int, encoding: str) -> None:
         if not isinstance(parent, Generation):
             raise LabelStoreError("parent must be a Generation")
+        if parent.family != family.name:
+            raise LabelStoreError(f"child ({family.name} labels) must match its parent ({parent.family} labels)")
         if parent.kind != kind or parent.num_classes != num_classes:
             raise LabelStoreError(f"child ({kind}, K={num_classes}) must match its parent "
                                   f"({parent.kind}, K={parent.num_classes})")
