@@ -18,6 +18,7 @@ import json
 import os
 import struct
 import zlib
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable
 
@@ -45,6 +46,18 @@ class DamagedGenerationError(LabelStoreError):
         self.path = Path(path)
         self.reason = reason
         super().__init__(f"damaged label generation: {self.path}: {reason}")
+
+
+@contextmanager
+def naming_file(path: Path):
+    """Re-raise an OSError that names no file (a failed write, fsync or flush, e.g. ENOSPC)
+    as one naming ``path``, with the same errno."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename is not None:
+            raise
+        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
 
 
 def canonical_json(obj: Any) -> str:
@@ -83,7 +96,8 @@ class ShardWriter:
         self._write(MAGIC)
 
     def _write(self, data: bytes) -> None:
-        self._file.write(data)
+        with naming_file(self.path):
+            self._file.write(data)
         self._hash.update(data)
         self._pos += len(data)
 
@@ -99,7 +113,8 @@ class ShardWriter:
         self._blocks.append({"ids": list(ids), "offset": self._pos, "length": len(blob),
                              "sha256": sha256_hex(blob), "streams": streams})
         self._write(blob)
-        self._file.flush()  # a killed writer leaves whole blocks behind, not a stale buffer
+        with naming_file(self.path):
+            self._file.flush()  # a killed writer leaves whole blocks behind, not a stale buffer
 
     @property
     def samples(self) -> int:
@@ -111,17 +126,22 @@ class ShardWriter:
         offset = self._pos
         self._write(index)
         self._write(FOOTER.pack(offset, len(index), index_hash, END))
-        self._file.flush()
-        os.fsync(self._file.fileno())
-        self._file.close()
+        with naming_file(self.path):
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
         os.replace(self.tmp, self.path)  # the directory is fsync'd once, before the manifest commit
         return {"file": self.path.name, "samples": self.samples, "bytes": self._pos,
                 "sha256": self._hash.hexdigest(), "index_sha256": index_hash.hex()}
 
     def abort(self) -> None:
-        if not self._file.closed:
+        """Drop the temporary file, also after a failed write (then closing may fail too)."""
+        try:
             self._file.close()
-        self.tmp.unlink(missing_ok=True)
+        except OSError:
+            pass  # flushing the rest of a failed shard: the error that matters is already raised
+        finally:
+            self.tmp.unlink(missing_ok=True)
 
 
 class ShardReader:

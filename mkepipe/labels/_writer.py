@@ -76,6 +76,7 @@ class ShardPipeline:
         self._writer: ShardWriter | None = None
         self._buffer: list[tuple[list[str], np.ndarray]] = []
         self._stats: list[dict] = []
+        self._failed = False
 
     def submit(self, shard: int, batch: list[str], probs: np.ndarray, last: bool) -> None:
         """Queue a batch; block while more than MAX_PENDING batches (or PENDING_BYTES) wait."""
@@ -100,6 +101,15 @@ class ShardPipeline:
                 self._writer.abort()
 
     def _consume(self, shard: int, batch: list[str], probs: np.ndarray, last: bool) -> None:
+        if self._failed:
+            return  # an earlier batch failed (its error reaches the caller): commit nothing after it
+        try:
+            self._add(shard, batch, probs, last)
+        except BaseException:
+            self._failed = True
+            raise
+
+    def _add(self, shard: int, batch: list[str], probs: np.ndarray, last: bool) -> None:
         if self._writer is None:
             self._writer = ShardWriter(self.gen_dir / SHARD_PATTERN.format(shard))
             self._stats = []

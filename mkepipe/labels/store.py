@@ -13,7 +13,7 @@ import numpy as np
 from mkepipe.fileio import atomic_write_bytes, fsync_dir
 
 from ._format import (FORMAT, FORMAT_VERSION, MANIFEST, SHARD_PATTERN, DamagedGenerationError,
-                      LabelStoreError, canonical_json, sha256_hex)
+                      LabelStoreError, canonical_json, naming_file, sha256_hex)
 from ._writer import locked, write_shards
 from .families import Family, create_family
 from .generation import Generation
@@ -131,8 +131,9 @@ class LabelStore:
             if parent is not None:
                 total = merge_stats([_total_acc(parent), acc], num_classes)
                 manifest["quality_total"] = quality_block(total, confidence_threshold, fam, class_prior)
-            fsync_dir(gen_dir)  # every shard rename is durable before the manifest can be
-            atomic_write_bytes(gen_dir / MANIFEST, (json.dumps(manifest, sort_keys=True, indent=1) + "\n").encode())
+            with naming_file(gen_dir / MANIFEST):
+                fsync_dir(gen_dir)  # every shard rename is durable before the manifest can be
+                atomic_write_bytes(gen_dir / MANIFEST, (json.dumps(manifest, sort_keys=True, indent=1) + "\n").encode())
         return Generation(gen_dir, self.check)
 
     @staticmethod
