@@ -64,9 +64,11 @@ def test_verify_and_exit_codes(root, capsys):
     assert mke("labels", "verify", child.id, "--root", str(top)) == 0
     assert capsys.readouterr().out.startswith("OK")
     assert mke("labels", "verify", "soft-incomplete", "--root", str(top)) == 1
-    assert "manifest.json" in capsys.readouterr().out
-    assert mke("labels", "verify", "does-not-exist", "--root", str(top)) == 2
-    assert mke("labels", "verify", "soft-", "--root", str(top)) == 2  # ambiguous prefix
+    assert "manifest.json" in capsys.readouterr().err
+    assert mke("labels", "verify", "does-not-exist", "--root", str(top)) == 1
+    assert "no generation 'does-not-exist'" in capsys.readouterr().err
+    assert mke("labels", "verify", "soft-", "--root", str(top)) == 1
+    assert "ambiguous" in capsys.readouterr().err
 
 
 def test_diff(root, capsys):

@@ -105,7 +105,7 @@ def test_flipped_byte_is_refused_naming_the_shard(three_shards, where, capsys):
     capsys.readouterr()
 
     assert verify_cli(gen.path) == 1
-    assert "shard-00001.lbl" in capsys.readouterr().out
+    assert "shard-00001.lbl" in capsys.readouterr().err
     assert verify_cli(gen.path, "--json") == 1
     assert json.loads(capsys.readouterr().out)["file"].endswith("shard-00001.lbl")
 

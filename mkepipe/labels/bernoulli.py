@@ -19,7 +19,7 @@ import zlib
 
 import numpy as np
 
-from .codecs import Analysis, Codec, float16_planes, from_float16_planes, register_codec
+from .codecs import U1, Analysis, Codec, float16_planes, from_float16_planes, register_codec
 
 HALF = np.float32(0.5)
 
@@ -82,6 +82,9 @@ class BitmaskCodec(Codec):
     def decode(self, kind, streams, k):
         return unpack_bits(streams["bits"], k), None, self._decode_weight(streams)
 
+    def layout(self, kind, n, k, p):
+        return {"bits": (U1, (n, p, (k + 7) // 8)), **self._weight_layout(kind, n, p)}
+
 
 @register_codec("float16", family="bernoulli")
 class BernoulliFloat16Codec(Codec):
@@ -94,3 +97,7 @@ class BernoulliFloat16Codec(Codec):
     def decode(self, kind, streams, k):
         probs = from_float16_planes(streams["f16hi"], streams["f16lo"])
         return unpack_bits(streams["bits"], k), probs, self._decode_weight(streams)
+
+    def layout(self, kind, n, k, p):
+        return {"bits": (U1, (n, p, (k + 7) // 8)), "f16hi": (U1, (n, k, p)), "f16lo": (U1, (n, k, p)),
+                **self._weight_layout(kind, n, p)}

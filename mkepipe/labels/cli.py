@@ -1,8 +1,9 @@
 """``mke labels list|show|verify|diff``: inspect label generations (rich tables or ``--json``).
 
 Wire into a parent parser with ``add_parser(subparsers)`` and call ``args.func(args)``;
-``python -m mkepipe.labels.cli ...`` runs it standalone. Exit codes: 0 ok, 1 damaged or
-incomplete generation, 2 generation not found.
+``python -m mkepipe.labels.cli ...`` runs it standalone. Exit codes: 0 ok, 1 any failure
+(damaged or incomplete generation, not found, ambiguous, unreadable), printed as one
+line ``mke labels: error: ...`` on stderr, never a traceback; 2 usage errors (argparse).
 """
 
 from __future__ import annotations
@@ -95,19 +96,21 @@ def _summary(gen: Generation) -> dict:
             "created_at": m["created_at"], "teacher_hash": m["teacher_hash"], "dataset_hash": m["dataset_hash"]}
 
 
+FAILURES = (LabelStoreError, LookupError, OSError, ValueError, TypeError)  # all a bad store can raise
+
+
 def _guard(func):
+    """Turn every failure into one ``mke labels: error: ...`` line on stderr and exit code 1
+    (with ``--json``, a damaged generation is also reported as JSON on stdout)."""
     def run(args) -> int:
         try:
             return func(args)
-        except DamagedGenerationError as exc:
-            if args.json:
+        except FAILURES as exc:
+            if args.json and isinstance(exc, DamagedGenerationError):
                 _emit_json({"ok": False, "file": str(exc.path), "reason": exc.reason})
-            else:
-                print(f"DAMAGED {exc.path}: {exc.reason}")
+            message = " ".join(str(exc).split()) or type(exc).__name__
+            print(f"mke labels: error: {message}", file=sys.stderr)
             return 1
-        except (LookupError, LabelStoreError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
     run.__name__ = func.__name__
     return run
 

@@ -26,6 +26,7 @@ import numpy as np
 from ._format import LabelStoreError
 
 ARGMAX_BUMP = np.float32(1 + 2**-16)  # breaks decode-time ties in favour of the stored argmax
+U1, F2 = np.dtype(np.uint8).str, np.dtype(np.float16).str
 _REGISTRY: dict[tuple[str, str], type["Codec"]] = {}
 
 
@@ -185,6 +186,16 @@ class Codec:
         """Return ``(hard (n,P), probs (n,K,P) | None, weight (n,P) | None)``."""
         raise NotImplementedError
 
+    def layout(self, kind: str, n: int, k: int, p: int) -> dict[str, tuple[str, tuple | None]]:
+        """Stream name -> (dtype string, shape) of a block of ``n`` samples of ``p`` units;
+        the shape is None where it depends on the data. Checked before a shard is read."""
+        raise NotImplementedError
+
+    def _weight_layout(self, kind: str, n: int, p: int) -> dict[str, tuple[str, tuple]]:
+        if kind != "weighted":
+            return {}
+        return {self.weight_stream: (U1 if self.weight_stream == "w8" else F2, (n, p))}
+
     def _weight(self, kind: str, a: Analysis) -> list[tuple[str, np.ndarray]]:
         if kind != "weighted":
             return []
@@ -212,6 +223,9 @@ class HardCodec(Codec):
     def decode(self, kind, streams, k):
         return streams["hard"], None, self._decode_weight(streams)
 
+    def layout(self, kind, n, k, p):
+        return {"hard": (hard_dtype(k).str, (n, p)), **self._weight_layout(kind, n, p)}
+
 
 @register_codec("float16")
 class Float16Codec(Codec):
@@ -228,6 +242,10 @@ class Float16Codec(Codec):
         np.maximum(probs, np.float32(2**-25), out=probs)  # no class decodes to exactly 0
         bump_argmax(probs, streams["hard"])
         return streams["hard"], normalise(probs), self._decode_weight(streams)
+
+    def layout(self, kind, n, k, p):
+        return {"hard": (hard_dtype(k).str, (n, p)), "f16hi": (U1, (n, k, p)), "f16lo": (U1, (n, k, p)),
+                **self._weight_layout(kind, n, p)}
 
 
 @register_codec("sparse-q8")
@@ -292,3 +310,7 @@ class SparseQ8Codec(Codec):
         probs[keep] = vals * vals
         bump_argmax(probs, hard)
         return hard, normalise(probs), self._decode_weight(streams)
+
+    def layout(self, kind, n, k, p):
+        return {"hard": (hard_dtype(k).str, (n, p)), "mask": (U1, ((n * k * p + 7) // 8,)), "vals": (U1, None),
+                "tail": (U1, (n, p)), **self._weight_layout(kind, n, p)}

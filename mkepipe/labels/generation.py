@@ -13,6 +13,7 @@ import numpy as np
 from mkepipe.fileio import TMP_MARK, sha256_file
 
 from ._format import MANIFEST, DamagedGenerationError, LabelStoreError, ShardReader, read_manifest
+from ._manifest import check_content, check_fields, check_identity, check_shard, family_of, shard_path
 from .families import create_family
 
 CHECK_MODES = ("shard", "block")
@@ -35,24 +36,33 @@ class Generation:
     ``check="shard"`` (default) hashes a whole shard against the manifest the first
     time this process reads from it; ``check="block"`` only checks the index and the
     block being read (faster first access, still refuses any damaged byte it reads).
+
+    The manifest is not trusted (see ``_manifest.py``): malformed fields, shard files
+    outside the directory and a parent outside ``root`` are refused on opening. ``root``
+    defaults to the directory holding the generation's store (its grandparent), which
+    admits a parent in a sibling store (``labels/round0001/<gen>`` for a child in
+    ``labels/round0002/``); a parent must hold the id its child names.
     """
 
-    def __init__(self, path: os.PathLike | str, check: str = "shard", _seen: tuple = ()):
+    def __init__(self, path: os.PathLike | str, check: str = "shard", root: os.PathLike | str | None = None,
+                 _seen: tuple = ()):
         if check not in CHECK_MODES:
             raise LabelStoreError(f"check must be one of {CHECK_MODES}")
         self.path = Path(path).resolve()
+        self.root = self.path.parent.parent if root is None else Path(root).resolve()
         self.check = check
         self.manifest = read_manifest(self.path)
+        check_fields(self.manifest, self.path)
         self.id: str = self.manifest["id"]
         self.kind: str = self.manifest["kind"]
         self.num_classes: int = self.manifest["num_classes"]
         self.shape: tuple[int, ...] = tuple(self.manifest["shape"])
-        self.family: str = self.manifest.get("family", "simplex")  # older manifests are simplex
+        self.family: str = family_of(self.manifest)
         self._family = create_family(self.family)
         self.hard_shape = self._family.hard_shape(self.num_classes, self.shape)
         self.codec = self._family.create_codec(self.manifest["encoding"])
-        for entry in self.manifest["shards"]:
-            self._present_shard(entry)
+        for i in range(len(self.manifest["shards"])):
+            self._present_shard(i)
         self.parent = self._open_parent(_seen + (self.id,))
         self._readers: dict[int, ShardReader] = {}
         self._checked: set[int] = set()
@@ -61,16 +71,24 @@ class Generation:
         self._cache: OrderedDict = OrderedDict()
 
     def _open_parent(self, seen: tuple) -> "Generation | None":
-        ref = self.manifest.get("parent")
-        if not ref:
+        """The parent at the manifest's relative path, or else the sibling directory named by
+        its id; only inside ``root``, and only if its manifest holds that id."""
+        ref = self.manifest["parent"]
+        if ref is None:
             return None
         if ref["id"] in seen:
-            raise LabelStoreError(f"{self.path}: parent cycle through {ref['id']}")
-        for candidate in (self.path / ref["path"], self.path.parent / ref["id"]):
-            if (candidate / MANIFEST).is_file():
-                return Generation(candidate, self.check, seen)
-        raise DamagedGenerationError(self.path / ref["path"] / MANIFEST,
-                                     f"parent generation {ref['id']} not found")
+            raise DamagedGenerationError(self.path / MANIFEST, f"manifest field parent: cycle through {ref['id']}")
+        recorded = (self.path / ref["path"]).resolve()
+        for candidate in (recorded, (self.path.parent / ref["id"]).resolve()):
+            if candidate.is_relative_to(self.root) and (candidate / MANIFEST).is_file():
+                parent = Generation(candidate, self.check, self.root, seen)
+                if parent.id != ref["id"]:
+                    raise DamagedGenerationError(self.path / MANIFEST, f"manifest field parent: names {ref['id']}, "
+                                                                       f"but {candidate} holds {parent.id}")
+                return parent
+        outside = "" if recorded.is_relative_to(self.root) else f"; {recorded} is outside the store root {self.root}"
+        raise DamagedGenerationError(self.path / MANIFEST,
+                                     f"manifest field parent: generation {ref['id']} not found{outside}")
 
     def __repr__(self) -> str:
         return (f"Generation({self.id!r}, family={self.family!r}, kind={self.kind!r}, samples={len(self)}, "
@@ -97,22 +115,27 @@ class Generation:
         """Every readable id: the parent's first, then this generation's own."""
         return (self.parent.ids if self.parent else []) + self.own_ids
 
-    def _reader(self, i: int) -> ShardReader:
+    def _open_reader(self, i: int) -> ShardReader:
+        """The reader of shard ``i``, once it is known to hold what the manifest says."""
         if i not in self._readers:
             entry = self.manifest["shards"][i]
-            self._readers[i] = ShardReader(self.path / entry["file"], entry)
-        if self.check == "shard" and i not in self._checked:
-            self._readers[i].check_file(self.manifest["shards"][i]["sha256"])
-            self._checked.add(i)
+            reader = ShardReader(shard_path(self.path, i, entry["file"]), entry)
+            check_shard(self.manifest, self.path, i, self.codec, reader)
+            self._readers[i] = reader
         return self._readers[i]
+
+    def _reader(self, i: int) -> ShardReader:
+        reader = self._open_reader(i)
+        if self.check == "shard" and i not in self._checked:
+            reader.check_file(self.manifest["shards"][i]["sha256"])
+            self._checked.add(i)
+        return reader
 
     def _index(self) -> dict[str, tuple[int, int, int]]:
         if self._loc is None:
             loc, ids = {}, []
             for i in range(len(self.manifest["shards"])):
-                entry = self.manifest["shards"][i]
-                reader = self._readers.get(i) or ShardReader(self.path / entry["file"], entry)
-                self._readers[i] = reader
+                reader = self._open_reader(i)
                 for j, block in enumerate(reader.blocks):
                     for pos, sid in enumerate(block["ids"]):
                         loc[sid] = (i, j, pos)
@@ -197,9 +220,10 @@ class Generation:
                        None if probs is None else probs.reshape(n, self.num_classes, *self.shape),
                        None if weight is None else weight.reshape(n, *self.shape))
 
-    def _present_shard(self, entry: dict) -> Path:
-        """The shard file of a manifest entry; refuse it if missing or of the wrong size."""
-        shard = self.path / entry["file"]
+    def _present_shard(self, i: int) -> Path:
+        """The file of shard ``i``; refuse it if outside the generation, missing or of the wrong size."""
+        entry = self.manifest["shards"][i]
+        shard = shard_path(self.path, i, entry["file"])
         if not shard.is_file():
             raise DamagedGenerationError(shard, "shard file missing")
         if shard.stat().st_size != entry["bytes"]:
@@ -207,14 +231,22 @@ class Generation:
         return shard
 
     def verify(self, parents: bool = True) -> dict:
-        """Hash every shard against the manifest; raise DamagedGenerationError naming the shard."""
+        """Check the generation against its manifest; DamagedGenerationError names the shard or field.
+
+        Hashes every shard; checks that the shards hold what the manifest says (family,
+        kind, encoding, K, shape, streams, sample counts, the ids' sha256), that
+        ``samples_total`` adds up with the parent's, and that the id is the directory's
+        name and the content id of the lineage fields. ``parents``: the chain as well.
+        """
         start, nbytes = time.perf_counter(), 0
-        for entry in self.manifest["shards"]:
-            shard = self._present_shard(entry)
+        for i, entry in enumerate(self.manifest["shards"]):
+            shard = self._present_shard(i)
             if sha256_file(shard) != entry["sha256"]:
                 raise DamagedGenerationError(shard, "sha256 mismatch")
             nbytes += entry["bytes"]
         self._checked.update(range(len(self.manifest["shards"])))
+        check_content(self.manifest, self.path, self.own_ids, len(self.parent) if self.parent else 0)
+        check_identity(self.manifest, self.path)
         report = {"id": self.id, "path": str(self.path), "ok": True, "shards": len(self.manifest["shards"]),
                   "samples": self.manifest["samples"], "bytes": nbytes,
                   "stray_files": sorted(p.name for p in self.path.iterdir() if TMP_MARK in p.name)}

@@ -14,6 +14,7 @@ from mkepipe.fileio import atomic_write_bytes, fsync_dir
 
 from ._format import (FORMAT, FORMAT_VERSION, MANIFEST, SHARD_PATTERN, DamagedGenerationError,
                       LabelStoreError, canonical_json, naming_file, sha256_hex)
+from ._manifest import generation_id, make_lineage
 from ._writer import locked, write_shards
 from .families import Family, create_family
 from .generation import Generation
@@ -29,12 +30,17 @@ def created_at() -> str:
 
 
 class LabelStore:
-    """Generations live in ``root/<generation-id>/``; ``root`` is created if missing."""
+    """Generations live in ``root/<generation-id>/``; ``root`` is created if missing.
+
+    A child generation's parent must lie below ``root``'s parent (the folder holding this
+    store and its sibling stores, e.g. one store per relabel round).
+    """
 
     def __init__(self, root: os.PathLike | str, check: str = "shard"):
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.check = check
+        self._scope = self.root.resolve().parent  # where parents may live: this store and its siblings
 
     def __repr__(self) -> str:
         return f"LabelStore({str(self.root)!r})"
@@ -43,15 +49,11 @@ class LabelStore:
                 dataset_hash: str, params: dict | None = None, encoding: str = "float16",
                 parent: Generation | None = None, family: str = "simplex") -> dict:
         """What a generation's id is derived from (``ids`` are the ids it labels itself)."""
-        fam = create_family(family)
-        lineage = {
-            "format_version": FORMAT_VERSION, "kind": kind, "num_classes": int(num_classes),
-            "encoding": fam.resolve_encoding(kind, encoding), "teacher_hash": teacher_hash,
-            "dataset_hash": dataset_hash, "params": params or {},
-            "parent": parent.id if parent is not None else None,
-            "ids_sha256": sha256_hex(canonical_json(list(ids))),
-            **fam.lineage_fields(),
-        }
+        lineage = make_lineage(
+            family=family, kind=kind, num_classes=int(num_classes),
+            encoding=create_family(family).resolve_encoding(kind, encoding), teacher_hash=teacher_hash,
+            dataset_hash=dataset_hash, params=params or {}, parent=parent.id if parent is not None else None,
+            ids_sha256=sha256_hex(canonical_json(list(ids))))
         try:
             canonical_json(lineage)
         except (TypeError, ValueError) as exc:
@@ -60,7 +62,8 @@ class LabelStore:
 
     @staticmethod
     def generation_id(lineage: dict) -> str:
-        return f"{lineage['kind']}-{sha256_hex(canonical_json(lineage))[:16]}"
+        """The content id of a lineage (``Generation.verify`` recomputes it from the manifest)."""
+        return generation_id(lineage)
 
     def write(self, ids: Iterable[str], label_fn: LabelFn, *, kind: str = "hard", num_classes: int,
               teacher_hash: str, dataset_hash: str, params: dict | None = None, encoding: str = "float16",
@@ -134,12 +137,14 @@ class LabelStore:
             with naming_file(gen_dir / MANIFEST):
                 fsync_dir(gen_dir)  # every shard rename is durable before the manifest can be
                 atomic_write_bytes(gen_dir / MANIFEST, (json.dumps(manifest, sort_keys=True, indent=1) + "\n").encode())
-        return Generation(gen_dir, self.check)
+        return self.open(gen_dir)
 
-    @staticmethod
-    def _check_parent(parent: Generation, family: Family, kind: str, num_classes: int, encoding: str) -> None:
+    def _check_parent(self, parent: Generation, family: Family, kind: str, num_classes: int, encoding: str) -> None:
         if not isinstance(parent, Generation):
             raise LabelStoreError("parent must be a Generation")
+        if not parent.path.is_relative_to(self._scope):
+            raise LabelStoreError(f"parent {parent.path} is outside {self._scope}, where a child of {self} looks "
+                                  f"for it")
         if parent.family != family.name:
             raise LabelStoreError(f"child ({family.name} labels) must match its parent ({parent.family} labels)")
         if parent.kind != kind or parent.num_classes != num_classes:
@@ -155,7 +160,7 @@ class LabelStore:
             path = self.root / str(gen)
         if not path.is_dir():
             raise LabelStoreError(f"no generation {gen!r} in {self.root}")
-        return Generation(path, self.check)
+        return Generation(path, self.check, root=self._scope)
 
     def list(self) -> list[Generation]:
         """Committed generations directly under ``root``, oldest first. Damaged ones are skipped."""
@@ -163,7 +168,7 @@ class LabelStore:
         for child in sorted(self.root.iterdir()) if self.root.is_dir() else []:
             if (child / MANIFEST).is_file():
                 try:
-                    gens.append(Generation(child, self.check))
+                    gens.append(Generation(child, self.check, root=self._scope))
                 except DamagedGenerationError:
                     continue
         return sorted(gens, key=lambda g: (g.manifest["created_at"], (g.path / MANIFEST).stat().st_mtime_ns))
