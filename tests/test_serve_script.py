@@ -1,6 +1,6 @@
 """`scripts/serve.sh start|stop` (what `make serve` / `make stop` run): a server on the
-given loopback port with its SQLite in PREFECT_HOME, the deployments registered, and
-nothing left running after stop."""
+given loopback port with its SQLite in PREFECT_HOME, the deployments registered,
+nothing left running after stop, and the same auth string after a restart."""
 import os
 import urllib.request
 
@@ -39,3 +39,10 @@ def test_start_serves_deployments_and_stop_leaves_nothing(tmp_path):
         run(["bash", script, "stop"], ROOT, env, check=False)
     assert not any(_alive(p) for p in pids)
     assert not list((tmp_path / "home").glob("*.pid"))
+
+    auth = (tmp_path / "home" / "api-auth-string").read_text()
+    try:
+        run(["bash", script, "start"], ROOT, env, timeout=300)
+        assert (tmp_path / "home" / "api-auth-string").read_text() == auth
+    finally:
+        run(["bash", script, "stop"], ROOT, env, check=False)
