@@ -1,10 +1,13 @@
 """The local service's surface against callers that are not the user's own tools
 (issue 13), on the real server that `scripts/serve.sh start` runs: the API refuses
-calls without the auth string, CORS admits only the UI's own origin, and the auth string
-is private to the user."""
+calls without the auth string, CORS admits only the UI's own origin, the auth string
+is private to the user, and `serve.sh stop` signals only processes it started."""
 import base64
+import os
 import stat
+import subprocess
 import urllib.request
+from pathlib import Path
 from urllib.error import HTTPError
 
 import pytest
@@ -94,3 +97,42 @@ def test_auth_string_and_profile_are_private(service):
     for path in (home / "api-auth-string", home / "profiles.toml"):
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
     assert stat.S_IMODE(home.stat().st_mode) & 0o077 == 0
+
+
+def _start_time(pid: int) -> str:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+
+
+@pytest.mark.parametrize("recorded", ["pid", "pid and its start time"])
+def test_stop_leaves_an_unrelated_process_alone(tmp_path, recorded):
+    """A stale pid file that names someone else's process group leader (pid reuse, or a
+    hand-edited file) makes `stop` remove the file and signal nothing."""
+    home = tmp_path / "home"
+    home.mkdir()
+    env = _env(tmp_path, home, free_port())
+    other = subprocess.Popen(["sleep", "300"], start_new_session=True)
+    try:
+        line = f"{other.pid}" if recorded == "pid" else f"{other.pid} {_start_time(other.pid)}"
+        for name in ("server", "serve"):
+            (home / f"{name}.pid").write_text(line + "\n")
+        status = run(["bash", SCRIPT, "status"], ROOT, env, check=False)
+        assert status.returncode == 1 and "not running" in status.stdout
+        out = run(["bash", SCRIPT, "stop"], ROOT, env).stdout
+        assert other.poll() is None, "stop signalled a process it did not start"
+        assert "stale" in out
+        assert not list(home.glob("*.pid"))
+    finally:
+        other.kill()
+        other.wait()
+
+
+def test_stop_removes_a_pid_file_of_a_finished_process(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    env = _env(tmp_path, home, free_port())
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    (home / "server.pid").write_text(f"{gone.pid}\n")
+    out = run(["bash", SCRIPT, "stop"], ROOT, env).stdout
+    assert "stale" in out and not (home / "server.pid").exists()
+    assert os.listdir(home) == []

@@ -28,7 +28,7 @@ def test_start_serves_deployments_and_stop_leaves_nothing(tmp_path):
     try:
         out = run(["bash", script, "start"], ROOT, env, timeout=300).stdout
         assert f"http://127.0.0.1:{port}" in out
-        pids = [int((tmp_path / "home" / f"{name}.pid").read_text()) for name in ("server", "serve")]
+        pids = [int((tmp_path / "home" / f"{name}.pid").read_text().split()[0]) for name in ("server", "serve")]
         assert (tmp_path / "home" / "prefect.db").exists()
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=5) as r:
             assert r.status == 200
