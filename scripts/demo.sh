@@ -8,6 +8,9 @@ EXPERIMENT=${EXPERIMENT:-nyu}
 PORT=${PORT:-4200}
 export EXPERIMENT PORT
 export PREFECT_HOME=${PREFECT_HOME:-$PWD/.prefect}
+# the auth string reaches `prefect deployment run` through the profile scripts/serve.sh writes there
+export PREFECT_PROFILES_PATH="$PREFECT_HOME/profiles.toml" PREFECT_PROFILE=mke
+unset PREFECT_API_AUTH_STRING
 export PREFECT_API_URL="http://127.0.0.1:${PORT}/api"
 if bash scripts/serve.sh status >/dev/null 2>&1; then
   echo "==> using the service that is already running"

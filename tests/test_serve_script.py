@@ -1,6 +1,6 @@
 """`scripts/serve.sh start|stop` (what `make serve` / `make stop` run): a server on the
-given loopback port with its SQLite in PREFECT_HOME, the deployments registered, and
-nothing left running after stop."""
+given loopback port with its SQLite in PREFECT_HOME, the deployments registered,
+nothing left running after stop, and the same auth string after a restart."""
 import os
 import urllib.request
 
@@ -28,7 +28,7 @@ def test_start_serves_deployments_and_stop_leaves_nothing(tmp_path):
     try:
         out = run(["bash", script, "start"], ROOT, env, timeout=300).stdout
         assert f"http://127.0.0.1:{port}" in out
-        pids = [int((tmp_path / "home" / f"{name}.pid").read_text()) for name in ("server", "serve")]
+        pids = [int((tmp_path / "home" / f"{name}.pid").read_text().split()[0]) for name in ("server", "serve")]
         assert (tmp_path / "home" / "prefect.db").exists()
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=5) as r:
             assert r.status == 200
@@ -39,3 +39,10 @@ def test_start_serves_deployments_and_stop_leaves_nothing(tmp_path):
         run(["bash", script, "stop"], ROOT, env, check=False)
     assert not any(_alive(p) for p in pids)
     assert not list((tmp_path / "home").glob("*.pid"))
+
+    auth = (tmp_path / "home" / "api-auth-string").read_text()
+    try:
+        run(["bash", script, "start"], ROOT, env, timeout=300)
+        assert (tmp_path / "home" / "api-auth-string").read_text() == auth
+    finally:
+        run(["bash", script, "stop"], ROOT, env, check=False)
