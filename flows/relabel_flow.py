@@ -17,8 +17,10 @@ from prefect.artifacts import (create_link_artifact, create_markdown_artifact, c
 from prefect.cache_policies import NO_CACHE
 
 from mkepipe.config import load_params
+from mkepipe.experiments import get_spec
 from mkepipe.service import Outcome, Relabeler, run_round, service_lock
 from mkepipe.service.retry import is_transient
+from mkepipe.workspace import project_root, workspace_lock
 
 
 def retry_if_transient(task, task_run, state) -> bool:
@@ -135,21 +137,23 @@ def _round(r: Relabeler, plan) -> Outcome:
 
 
 @flow(name="relabel", flow_run_name="relabel-{experiment}")
-def relabel(experiment: str = "nyu", project_dir: str = ".") -> dict:
-    """Ingest new inbox data, label only it, train and evaluate the next student, promote or not."""
-    root = Path(project_dir).resolve()
-    params = load_params(root / "params.yaml").model_copy(update={"experiment": experiment})
+def relabel(experiment: str) -> dict:
+    """Ingest new inbox data, label only it, train and evaluate the next student, promote or
+    not, in the project the service was started for."""
+    name = get_spec(experiment).name  # only a registered experiment names a path
+    root = project_root()
+    params = load_params(root / "params.yaml").model_copy(update={"experiment": name})
     r = Relabeler(root, params)
-    plan = find_new(r)  # without the lock: a no-op touches no file
+    plan = find_new(r)  # without the locks: a no-op touches no file
     if not plan.diff.empty:
-        with service_lock(r.layout):
+        with workspace_lock(root), service_lock(r.layout):
             plan = find_new(r)  # again under the lock: a run that held it may have taken the data
             if not plan.diff.empty:
                 out = _round(r, plan)
+                if out.status != "noop":  # the state changed: version it
+                    track(r)
     if plan.diff.empty:
         out = Outcome("noop", plan.round - 1, plan.state)
-    elif out.status != "noop":  # the state changed: version it
-        track(r)
     publish(r, out)
     return {"status": out.status, "round": out.round, "labeled": out.labeled, "quarantined": out.quarantined,
             "decision": out.decision.verdict if out.decision else None}

@@ -157,7 +157,7 @@ class Params(_Section):
     build instances with :func:`parse_params`, :func:`load_params` or :func:`default_params`.
     """
 
-    experiment: str = "twomoon"
+    experiment: str = Field(description="the active experiment: a registered name (mke experiments)")
     seed: int = Field(0, ge=0, le=2**32 - 1)
     rounds: list[Round] = Field(default_factory=lambda: [Round(id=1, teacher="teacher.pt")], min_length=1)
     promotion: PromotionRule = PromotionRule()
@@ -211,9 +211,9 @@ def params_model() -> type[Params]:
     return create_model("ExperimentParams", __base__=Params, **sections)
 
 
-def default_params(**changes: Any) -> Params:
-    """Every setting at its default (``changes`` as in ``params.yaml``'s top level)."""
-    return parse_params(changes, "defaults")
+def default_params(experiment: str, **changes: Any) -> Params:
+    """Every setting at its default for ``experiment`` (``changes`` as in ``params.yaml``'s top level)."""
+    return parse_params({"experiment": experiment, **changes}, "defaults")
 
 
 def _describe(err: ValidationError, source: str) -> str:

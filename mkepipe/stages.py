@@ -1,191 +1,341 @@
-"""One function per pipeline stage: paths and config in, files out.
+"""One function per pipeline stage, and the one list of stages (:data:`STAGES`).
 
-``dvc.yaml`` calls these through ``mke stage <name>``; the Prefect flow drives the same
-DVC stages, so there is exactly one implementation of each.
+Each stage takes the validated params and paths and writes files. :data:`STAGES` gives
+every stage's name, function, command-line arguments (with the path each takes in
+``dvc.yaml``), code dependencies and order: ``mke stage …`` (:mod:`mkepipe.cli`), the
+``mke`` Prefect flow's order and ``dvc.yaml`` itself (:mod:`mkepipe.pipeline`) derive
+from it. The relabel service calls the same functions. Heavy imports (torch, the
+experiment's code) happen inside the functions, so listing the stages is cheap.
 """
 from __future__ import annotations
 
 import json
+import logging
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import numpy as np
-import torch
+from typing import TYPE_CHECKING, Any, Callable
 
 from mkepipe.config import Params
-from mkepipe.data.manifest import read_manifest
 from mkepipe.fileio import atomic_copy, sha256_file
-from mkepipe.evaluation.reports import write_csv, write_json
-from mkepipe.experiments import create_experiment
-from mkepipe.experiments.base import Experiment
-from mkepipe.labels import Generation, LabelStore
-from mkepipe.promotion import Decision, decide
-from mkepipe.training.checkpoint import load_checkpoint, save_checkpoint
-from mkepipe.training.runs import PseudoLabels, predict_logits, predict_probs, train_student, train_teacher
+
+if TYPE_CHECKING:
+    from mkepipe.experiments.base import Experiment
+    from mkepipe.labels import Generation
+    from mkepipe.promotion import Decision
 
 PRIMARY = "student.pt"
+log = logging.getLogger(__name__)
 
 
-def _experiment(params: Params) -> Experiment:
+def _experiment(params: Params) -> "Experiment":
     """The active experiment, with torch's thread count set to what its models need."""
+    import torch
+
+    from mkepipe.experiments import create_experiment
+
     exp = create_experiment(params.experiment)
     if exp.num_threads:
         torch.set_num_threads(exp.num_threads)
     return exp
 
 
-def prepare(params: Params, out_dir: Path) -> dict[str, Any]:
-    """Materialise the active experiment's dataset and manifest into ``out_dir``."""
+def prepare(params: Params, out: Path) -> dict[str, Any]:
+    """Materialise the active experiment's dataset and manifest into ``out``."""
     exp = _experiment(params)
-    return exp.prepare(params.active("prepare"), Path(out_dir))
+    return exp.prepare(params.active("prepare"), Path(out))
 
 
-def teacher(params: Params, data_dir: Path, out: Path, history: Path | None = None) -> dict[str, Any]:
+def teacher(params: Params, data: Path, out: Path, history: Path | None = None) -> dict[str, Any]:
     """Train the unimodal teacher on D_l and save its checkpoint."""
+    from mkepipe.data.manifest import read_manifest
+    from mkepipe.evaluation.reports import write_csv
+    from mkepipe.training.checkpoint import save_checkpoint
+    from mkepipe.training.runs import train_teacher
+
     exp = _experiment(params)
-    labeled = exp.load(data_dir, "labeled")
+    labeled = exp.load(data, "labeled")
     model, spec, hist = train_teacher(exp, params, labeled)
-    meta = {"method": "teacher", "experiment": exp.name, "dataset_sha256": read_manifest(data_dir)["sha256"]}
+    meta = {"method": "teacher", "experiment": exp.name, "dataset_sha256": read_manifest(data)["sha256"]}
     save_checkpoint(out, model, spec, meta)
     if history is not None:
         write_csv(history, hist)
     return meta
 
 
-def _class_prior(labels: np.ndarray, k: int) -> np.ndarray:
-    counts = np.bincount(labels[labels >= 0], minlength=k).astype(np.float64)
-    return counts / max(counts.sum(), 1.0)
+def pseudolabel(params: Params, data: Path, teacher: Path, out: Path, parent: "Generation | None" = None,
+                progress: Callable[[int, int], None] | None = None) -> "Generation":
+    """Have the teacher label D_u into a label generation under ``out``.
 
+    With ``parent`` (the relabel service) only the samples the parent lacks are labeled,
+    into a child generation with the parent's kind, encoding and parameters.
+    ``progress(done, total)`` is called after each labeled batch.
+    """
+    import numpy as np
+    import torch
 
-def pseudolabel(params: Params, data_dir: Path, teacher_path: Path, out_dir: Path) -> Generation:
-    """Have the teacher label D_u into a label generation under ``out_dir``."""
+    from mkepipe.data.manifest import read_manifest
+    from mkepipe.labels import LabelStore
+    from mkepipe.training.checkpoint import load_checkpoint
+    from mkepipe.training.runs import chunks, predict_probs
+
     exp = _experiment(params)
-    model, spec, _ = load_checkpoint(teacher_path)
-    unlabeled = exp.load(data_dir, "unlabeled")
+    model, spec, _ = load_checkpoint(teacher)
+    unlabeled = exp.load(data, "unlabeled")
     row = {sid: i for i, sid in enumerate(unlabeled.ids)}
+    todo = len(unlabeled) - (sum(1 for sid in unlabeled.ids if sid in parent) if parent is not None else 0)
+    done = 0
 
     def label_fn(ids: list[str]) -> np.ndarray:
-        return predict_probs(model, spec, unlabeled.take([row[sid] for sid in ids]))
+        nonlocal done
+        probs = predict_probs(exp, model, spec, unlabeled.take([row[sid] for sid in ids]))
+        done += len(ids)
+        if progress is not None:
+            progress(done, todo)
+        return probs
 
+    labeled = exp.load(data, "labeled")
+    counts = sum((exp.task.class_counts(torch.from_numpy(labeled.labels(rows))) for rows in chunks(labeled)),
+                 torch.zeros(exp.task.num_classes, dtype=torch.int64))
     cfg = params.active("pseudolabel")
-    return LabelStore(out_dir).write(
-        unlabeled.ids, label_fn, kind=cfg.kind, num_classes=exp.num_classes,
-        teacher_hash=sha256_file(teacher_path), dataset_hash=read_manifest(data_dir)["sha256"],
-        params=cfg.model_dump(), encoding=cfg.encoding,
-        class_prior=_class_prior(exp.load(data_dir, "labeled").y, exp.num_classes))
+    setting = ({"kind": parent.kind, "encoding": parent.manifest["encoding"], "params": parent.manifest["params"]}
+               if parent is not None else {"kind": cfg.kind, "encoding": cfg.encoding, "params": cfg.model_dump()})
+    return LabelStore(out).write(
+        unlabeled.ids, label_fn, num_classes=exp.task.num_classes, teacher_hash=sha256_file(teacher),
+        dataset_hash=read_manifest(data)["sha256"], parent=parent, progress=progress is None,
+        class_prior=exp.task.class_prior(counts.numpy(), len(labeled)), family=exp.task.family, **setting)
 
 
-def read_pseudo_labels(labels_dir: Path) -> tuple[PseudoLabels, str]:
-    """The latest generation under ``labels_dir`` as training targets, and its kind."""
-    gen = LabelStore(labels_dir).latest()
+def latest_generation(labels: Path) -> "Generation":
+    """The newest complete generation under ``labels``."""
+    from mkepipe.labels import LabelStore
+
+    gen = LabelStore(labels).latest()
     if gen is None:
-        raise FileNotFoundError(f"{labels_dir}: no complete label generation; run the pseudolabel stage first")
-    ids, hard, probs, weight = gen.arrays()
-    return PseudoLabels(list(ids), hard, probs, weight), gen.manifest["kind"]
+        raise FileNotFoundError(f"{labels}: no complete label generation; run the pseudolabel stage first")
+    return gen
 
 
-def student(params: Params, data_dir: Path, labels_dir: Path, out_dir: Path,
-            history: Path | None = None, round_id: int = 1) -> dict[str, str]:
+def student(params: Params, data: Path, labels: Path, out: Path, history: Path | None = None,
+            round_id: int = 1) -> dict[str, str]:
     """Train the configured student method and its baselines; save one checkpoint each.
 
-    ``out_dir/student.pt`` is the configured method (the next round's teacher);
-    ``out_dir/<method>.pt`` holds every method trained, baselines included, and
-    ``out_dir/<method>-<kind>.pt`` the label-kind ablation (e.g. hard vs soft labels).
+    ``out/student.pt`` is the configured method (the next round's teacher);
+    ``out/<method>.pt`` holds every method trained, baselines included, and
+    ``out/<method>-<kind>.pt`` the label-kind ablation (e.g. hard vs soft labels).
     A round with ``baselines: false`` trains the configured method only.
     """
+    from mkepipe.evaluation.reports import write_csv
+    from mkepipe.training.checkpoint import save_checkpoint
+    from mkepipe.training.runs import train_student
+
     exp = _experiment(params)
-    labels, kind = read_pseudo_labels(labels_dir)
-    unlabeled = exp.load(data_dir, "unlabeled")
-    labeled = exp.load(data_dir, "labeled")
+    gen = latest_generation(labels)
+    unlabeled = exp.load(data, "unlabeled")
+    labeled = exp.load(data, "labeled")
     cfg = params.active("student")
     with_baselines = params.round(round_id).baselines
     methods = [cfg.method] + [m for m in cfg.baselines if m != cfg.method and with_baselines]
-    out_dir = Path(out_dir)
+    out = Path(out)
     saved: dict[str, str] = {}
-    runs = [(name, kind, name) for name in methods]
-    runs += [(cfg.method, k, f"{cfg.method}-{k}") for k in cfg.label_ablation if k != kind and with_baselines]
+    runs = [(name, gen.kind, name) for name in methods]
+    runs += [(cfg.method, k, f"{cfg.method}-{k}") for k in cfg.label_ablation if k != gen.kind and with_baselines]
     for name, label_kind, tag in runs:
-        truth = exp.load_unlabeled_truth(data_dir) if name == "mm_student_sup" else None
-        model, spec, hist = train_student(exp, params, name, unlabeled=unlabeled, labels=labels, kind=label_kind,
+        log.info("training %s on %s labels (%d of %d)", tag, label_kind, len(saved) + 1, len(runs))
+        truth = exp.load_unlabeled_truth(data) if name == "mm_student_sup" else None
+        model, spec, hist = train_student(exp, params, name, unlabeled=unlabeled, labels=gen, kind=label_kind,
                                           labeled=labeled, truth=truth)
-        meta = {"method": tag, "experiment": exp.name, "labels": str(labels_dir), "label_kind": label_kind}
-        save_checkpoint(out_dir / f"{tag}.pt", model, spec, meta)
-        saved[tag] = str(out_dir / f"{tag}.pt")
+        meta = {"method": tag, "experiment": exp.name, "labels": str(labels), "label_kind": label_kind}
+        save_checkpoint(out / f"{tag}.pt", model, spec, meta)
+        saved[tag] = str(out / f"{tag}.pt")
         if tag == cfg.method:
-            save_checkpoint(out_dir / PRIMARY, model, spec, meta)
+            save_checkpoint(out / PRIMARY, model, spec, meta)
             if history is not None:
                 write_csv(history, hist)
     return saved
 
 
-def _pseudo_label_quality(exp: Experiment, data_dir: Path, labels_dir: Path) -> dict[str, Any] | None:
-    """The stored hard labels scored against D_u's truth; None when the source has none
-    (real raw sensor data)."""
+def _pseudo_label_quality(exp: "Experiment", data: Path, labels: Path) -> dict[str, Any] | None:
+    """The stored labels scored against D_u's truth; None when the source has none (real
+    raw sensor data)."""
+    from mkepipe.training.data import SplitLabels
+    from mkepipe.training.runs import chunks
+
     try:
-        truth = exp.load_unlabeled_truth(data_dir)
+        truth = exp.load_unlabeled_truth(data)
     except FileNotFoundError:
         return None
-    labels, _ = read_pseudo_labels(labels_dir)
-    unlabeled = exp.load(data_dir, "unlabeled")
-    hard = torch.from_numpy(labels.aligned(unlabeled.ids).hard.astype(np.int64))
-    one_hot = torch.nn.functional.one_hot(hard, exp.num_classes).movedim(-1, 1).float()
-    return exp.metrics(one_hot, truth)
+    gen = latest_generation(labels)
+    unlabeled = exp.load(data, "unlabeled")
+    aligned = SplitLabels(truth, exp.task, ids=unlabeled.ids)
+    meter = exp.task.meter()
+    for rows in chunks(unlabeled):
+        _, hard, probs, _ = gen.arrays([unlabeled.ids[r] for r in rows])
+        meter.update(exp.task.label_predictions(hard, probs), aligned.read(rows)[0])
+    return meter.compute()
 
 
-def evaluate(params: Params, data_dir: Path, teacher_path: Path, students_dir: Path, labels_dir: Path,
-             out_dir: Path, round_id: int = 1) -> dict[str, Any]:
+def evaluate(params: Params, data: Path, teacher: Path, students: Path, labels: Path, out: Path,
+             round_id: int = 1) -> dict[str, Any]:
     """Score the round's teacher, every trained student and the pseudo labels.
 
     Writes ``metrics.json`` (for ``dvc metrics``: headline scores flat, every metric of
-    every model under ``details``) and the experiment's figures into ``out_dir``. The
-    pseudo labels are scored only where D_u has ground truth.
+    every model under ``details``, the task's metric names) and the experiment's figures
+    into ``out``. The pseudo labels are scored only where D_u has ground truth.
     """
+    from mkepipe.evaluation.reports import write_json
+    from mkepipe.training.checkpoint import load_checkpoint
+    from mkepipe.training.runs import score
+
     exp = _experiment(params)
-    test = exp.load(data_dir, "test")
-    models = {"teacher": load_checkpoint(teacher_path)[:2]}
-    for path in sorted(Path(students_dir).glob("*.pt")):
+    test = exp.load(data, "test")
+    models = {"teacher": load_checkpoint(teacher)[:2]}
+    for path in sorted(Path(students).glob("*.pt")):
         if path.name != PRIMARY:
             model, spec, meta = load_checkpoint(path)
             models[meta["method"]] = (model, spec)
-    primary = load_checkpoint(Path(students_dir) / PRIMARY)[2]["method"]
-    details = {name: exp.metrics(predict_logits(m, s, test), test.y) for name, (m, s) in models.items()}
+    primary = load_checkpoint(Path(students) / PRIMARY)[2]["method"]
+    details = {name: score(exp, m, s, test) for name, (m, s) in models.items()}
 
-    quality = _pseudo_label_quality(exp, data_dir, labels_dir)
+    quality = _pseudo_label_quality(exp, data, labels)
     if quality is not None:
         details["pseudo_labels"] = quality
 
-    m = exp.metric
+    m = exp.task.metric
     metrics: dict[str, Any] = {
-        "round": round_id, "student_method": primary,
+        "round": round_id, "student_method": primary, "metric": m, "class_scores": exp.task.class_scores,
         f"teacher_{m}": details["teacher"][m], f"student_{m}": details[primary][m],
     }
     if quality is not None:
         metrics[f"pseudo_label_{m}"] = quality[m]
     metrics["methods"] = {name: d[m] for name, d in details.items() if name not in ("teacher", "pseudo_labels")}
     metrics["details"] = details
-    out_dir = Path(out_dir)
-    write_json(out_dir / "metrics.json", metrics)
-    exp.figures(out_dir, test, models, params)
+    out = Path(out)
+    write_json(out / "metrics.json", metrics)
+    exp.figures(out, test, models, params)
     return metrics
 
 
-def promote(params: Params, teacher_path: Path, students_dir: Path, metrics_path: Path, out: Path,
-            decision_path: Path) -> Decision:
+def promote(params: Params, teacher: Path, students: Path, metrics: Path, out: Path,
+            decision: Path) -> "Decision":
     """Pick the next round's teacher: the round's configured student (``student.pt``) if
     it passes the promotion rule (``promotion:`` in params.yaml) on the evaluate stage's
     metrics, else the round's own teacher. The chosen checkpoint is copied to ``out``
-    (atomically) and the decision, with its reasons, written to ``decision_path``."""
-    metrics = json.loads(Path(metrics_path).read_text())
-    m = create_experiment(params.experiment).metric
-    method = metrics["student_method"]
+    (atomically) and the decision, with its reasons, written to ``decision``."""
+    from mkepipe.evaluation.reports import write_json
+    from mkepipe.promotion import decide_from_metrics
+
+    scores = json.loads(Path(metrics).read_text())
     rule = params.promotion
-    decision = decide(metrics["details"]["teacher"], metrics["details"][method], m,
-                      min_gain=rule.min_gain, min_class_coverage=rule.min_class_coverage)
-    source = Path(students_dir) / PRIMARY if decision.promote else Path(teacher_path)
+    verdict = decide_from_metrics(scores, rule)
+    source = Path(students) / PRIMARY if verdict.promote else Path(teacher)
     atomic_copy(source, out)
-    write_json(decision_path, {
-        "round": metrics["round"], "promoted": decision.promote, "verdict": decision.verdict,
-        "next_teacher": method if decision.promote else "teacher", "source": str(source),
-        f"teacher_{m}": metrics[f"teacher_{m}"], f"student_{m}": metrics[f"student_{m}"],
-        "min_gain": rule.min_gain, "min_class_coverage": rule.min_class_coverage, "reasons": decision.reasons})
-    return decision
+    m = scores["metric"]
+    write_json(decision, {
+        "round": scores["round"], "promoted": verdict.promote, "verdict": verdict.verdict,
+        "next_teacher": scores["student_method"] if verdict.promote else "teacher", "source": str(source),
+        f"teacher_{m}": scores[f"teacher_{m}"], f"student_{m}": scores[f"student_{m}"],
+        "min_gain": rule.min_gain, "min_class_coverage": rule.min_class_coverage, "reasons": verdict.reasons})
+    return verdict
+
+
+# --- the one list of stages ------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Arg:
+    """A stage argument: ``--<name>``; ``dvc`` is its value in dvc.yaml and ``role`` how
+    DVC tracks it: ``dep`` (input), ``out`` (cached output), ``plot`` (CSV of a training
+    history), ``metric`` (uncached JSON), ``path`` (written, not tracked) or ``value``."""
+
+    name: str
+    help: str
+    dvc: str
+    role: str = "dep"
+    type: type = Path
+    required: bool = True
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A pipeline stage: its function, arguments, the params sections it reads, the code
+    it depends on (``{experiment}`` is the active experiment's package) and whether it runs
+    once per round."""
+
+    name: str
+    func: Callable[..., Any]
+    help: str
+    args: tuple[Arg, ...]
+    params: tuple[str, ...]
+    code: tuple[str, ...]
+    per_round: bool = False
+    metrics: tuple[str, ...] = ()  # uncached JSON the stage writes into a ``path`` argument
+    report: Callable[[Any, dict[str, Any]], str] = field(default=lambda result, kwargs: "done")
+
+
+DATA = "data/${experiment}"
+MODELS = "models/${experiment}"
+REPORT = "reports/${experiment}/round${item.id}"
+EXPERIMENT_CODE = ("experiments/${experiment}", "mkepipe/experiments/__init__.py",
+                   "mkepipe/experiments/base.py", "mkepipe/config.py", "mkepipe/stages.py", "mkepipe/data",
+                   "mkepipe/tasks.py", "mkepipe/losses.py", "mkepipe/evaluation", "mkepipe/models",
+                   "mkepipe/perturb.py", "mkepipe/fileio.py", "mkepipe/registry.py")
+TRAINING_CODE = ("mkepipe/training", "mkepipe/perturb_dense.py", "mkepipe/labels")
+
+
+def _round(args: dict[str, Any]) -> str:
+    return f"round {args.get('round_id', 1)}"
+
+
+STAGES: tuple[Stage, ...] = (
+    Stage("prepare", prepare, "materialise the dataset and its manifest",
+          (Arg("out", "dataset folder", DATA, "out"),),
+          ("experiment", "prepare.${experiment}"), EXPERIMENT_CODE,
+          report=lambda m, a: f"prepared {m['num_samples']} samples into {a['out']}"),
+    Stage("teacher", teacher, "train the unimodal teacher on D_l",
+          (Arg("data", "prepared dataset", DATA), Arg("out", "teacher checkpoint", f"{MODELS}/teacher.pt", "out"),
+           Arg("history", "training history (CSV)", "reports/${experiment}/teacher_history.csv", "plot",
+               required=False)),
+          ("seed", "teacher.${experiment}"), EXPERIMENT_CODE + TRAINING_CODE,
+          report=lambda m, a: f"teacher saved to {a['out']}"),
+    Stage("pseudolabel", pseudolabel, "write a label generation for D_u",
+          (Arg("data", "prepared dataset", DATA), Arg("teacher", "teacher checkpoint", f"{MODELS}/${{item.teacher}}"),
+           Arg("out", "label store folder of the round", "labels/${experiment}/round${item.id}", "out")),
+          ("pseudolabel.${experiment}",), EXPERIMENT_CODE + TRAINING_CODE, per_round=True,
+          report=lambda g, a: f"label generation {g.id} ({len(g)} samples) in {g.path}"),
+    Stage("student", student, "train the student and its baselines on a label generation",
+          (Arg("data", "prepared dataset", DATA), Arg("labels", "label store folder", "labels/${experiment}/round${item.id}"),
+           Arg("out", "folder of student checkpoints", f"{MODELS}/round${{item.id}}", "out"),
+           Arg("history", "training history (CSV)", f"{REPORT}/student_history.csv", "plot", required=False),
+           Arg("round_id", "round id in params.yaml (its baselines switch)", "${item.id}", "value", int, False)),
+          ("seed", "rounds", "student.${experiment}"), EXPERIMENT_CODE + TRAINING_CODE, per_round=True,
+          report=lambda saved, a: f"students saved: {', '.join(saved)}"),
+    Stage("evaluate", evaluate, "score teacher, students and pseudo labels on the test split",
+          (Arg("data", "prepared dataset", DATA), Arg("teacher", "the round's teacher", f"{MODELS}/${{item.teacher}}"),
+           Arg("students", "folder of student checkpoints", f"{MODELS}/round${{item.id}}"),
+           Arg("labels", "label store folder", "labels/${experiment}/round${item.id}"),
+           Arg("out", "report folder (metrics.json, figures)", REPORT, "path"),
+           Arg("round_id", "round id", "${item.id}", "value", int, False)),
+          ("evaluate.${experiment}",), EXPERIMENT_CODE + TRAINING_CODE, per_round=True,
+          metrics=(f"{REPORT}/metrics.json",),
+          report=lambda m, a: f"{_round(a)}: " + ", ".join(f"{k} {v:.2f}" for k, v in m.items()
+                                                           if isinstance(v, float))),
+    Stage("promote", promote, "copy the round's student, or its teacher if the student fails the promotion "
+                              "rule, to the next round's teacher checkpoint",
+          (Arg("teacher", "the round's teacher", f"{MODELS}/${{item.teacher}}"),
+           Arg("students", "folder of student checkpoints", f"{MODELS}/round${{item.id}}"),
+           Arg("metrics", "the round's metrics.json (evaluate stage)", f"{REPORT}/metrics.json"),
+           Arg("out", "the next round's teacher", f"{MODELS}/teacher-after-round${{item.id}}.pt", "out"),
+           Arg("decision", "where the decision and its reasons go (JSON)", f"{REPORT}/promotion.json", "metric")),
+          ("promotion",), ("mkepipe/promotion.py", "mkepipe/stages.py", "mkepipe/config.py", "mkepipe/fileio.py",
+                           "mkepipe/experiments/__init__.py", "mkepipe/evaluation/__init__.py",
+                           "mkepipe/evaluation/reports.py"), per_round=True,
+          report=lambda d, a: f"{d.verdict}: " + "; ".join(d.reasons) + f" -> {a['out']}"),
+)
+
+STAGE_NAMES = tuple(s.name for s in STAGES)
+
+
+def get_stage(name: str) -> Stage:
+    for s in STAGES:
+        if s.name == name:
+            return s
+    raise KeyError(f"unknown stage {name!r}; stages: {', '.join(STAGE_NAMES)}")

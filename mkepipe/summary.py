@@ -34,6 +34,12 @@ def read_round_reports(report_dir: Path) -> list[tuple[int, dict[str, Any]]]:
     return sorted(rows, key=lambda row: row[0])
 
 
+def headline(metrics: dict[str, Any]) -> str:
+    """The headline metric's name in a round's metrics.json (``teacher_<name>`` in reports
+    written before the name was recorded)."""
+    return metrics.get("metric") or next(k.removeprefix("teacher_") for k in metrics if k.startswith("teacher_"))
+
+
 def round_rows(report_dir: Path, params: Params) -> list[tuple[int, dict[str, Any]]]:
     """:func:`read_round_reports` for the rounds ``params`` defines."""
     ids = {r.id for r in params.rounds}
@@ -49,9 +55,7 @@ def print_summary(report_dir: Path, params: Params, console: Console | None = No
     if not rows:
         console.print(f"[red]no metrics under {report_dir}: run the pipeline first[/red]")
         return 1
-    from mkepipe.experiments import create_experiment
-
-    metric = create_experiment(params.experiment).metric
+    metric = headline(rows[-1][1])
     found = {m for _, r in rows for m in r.get("methods", {})}
     methods = [m for m in LABELS if m in found and m != "teacher"] + sorted(found - set(LABELS))
     table = Table(title=f"{params.experiment}: test {metric} (%)")

@@ -109,7 +109,7 @@ start() {
     sleep 1
   done
   prefect deployment inspect "mke/${EXPERIMENT}" >/dev/null 2>&1 || { echo "deployments not registered"; stop; exit 1; }
-  echo "==> serving mke/<experiment> and relabel/nyu; UI http://127.0.0.1:${PORT} (log in with the contents of ${auth_file})"
+  echo "==> serving mke/<experiment> and relabel/<experiment>; UI http://127.0.0.1:${PORT} (log in with the contents of ${auth_file})"
   echo "    export PREFECT_HOME=${PREFECT_HOME}   # then: prefect deployment run mke/${EXPERIMENT}, mke notify"
 }
 

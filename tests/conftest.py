@@ -32,12 +32,14 @@ def run(cmd: list[str], cwd: Path, env: dict[str, str], check: bool = True, time
 
 
 def make_project(tmp_path: Path) -> tuple[Path, dict[str, str]]:
-    """Copy the pipeline files and the ``mkepipe`` sources into a fresh git repository."""
+    """Copy the pipeline files, the ``mkepipe`` sources and the ``experiments/`` links
+    into a fresh git repository."""
     dest = tmp_path / "project"
     for rel in PROJECT_FILES:
         (dest / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / rel, dest / rel)
     shutil.copytree(ROOT / "mkepipe", dest / "mkepipe", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / "experiments", dest / "experiments", symlinks=True)  # dvc.yaml's code deps
     env = tool_env(tmp_path)
     run(["git", "init", "-q"], dest, env)
     run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "add", "-A"], dest, env)

@@ -36,7 +36,7 @@ def test_unknown_experiment_and_bad_rounds():
 
 
 def test_defaults_are_the_twomoon_protocol():
-    p = default_params()
+    p = default_params("twomoon")
     t, s = p.active("teacher"), p.active("student")
     assert (t.hidden, t.epochs, s.hidden, s.epochs, s.batch_size) == (32, 1000, 16, 2000, None)
 

@@ -7,10 +7,12 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
+from mkepipe.data.arrays import NpyFile
 from mkepipe.data.manifest import read_manifest, sha256_bytes
+from mkepipe.data.split import DiskSplit
 from mkepipe.experiments.nyu.classes import IGNORE_INDEX
 from mkepipe.experiments.nyu.config import NyuPrepareConfig
-from mkepipe.experiments.nyu.dataset import has_unlabeled_truth, load_split, load_unlabeled_truth
+from mkepipe.experiments.nyu.experiment import Nyu
 from mkepipe.experiments.nyu.prepare import prepare_nyu
 from mkepipe.experiments.nyu._layout import SCENE_TYPES
 from mkepipe.experiments.nyu.labeled_mat import LabeledMat
@@ -28,15 +30,19 @@ def prepared(tmp_path_factory):
     return root / "data", prepare_nyu(cfg, root / "data"), cfg, root
 
 
+def stored(split_dir, name):
+    return NpyFile(split_dir / f"{name}.npy").read_all()
+
+
 def test_arrays_on_disk(prepared):
     out, manifest, _, _ = prepared
-    with np.load(out / "labeled.npz") as z:
-        assert z["rgb"].shape == (6, 3, 24, 32) and z["rgb"].dtype == np.uint8
-        assert z["depth"].shape == (6, 3, 24, 32) and z["depth"].dtype == np.uint8
-        assert z["y"].shape == (6, 24, 32) and z["y"].dtype == np.uint8
-        assert set(np.unique(z["y"])) <= set(range(40)) | {255} and (z["y"] == 255).any()
-    with np.load(out / "unlabeled.npz") as z:
-        assert "y" not in z.files and z["rgb"].shape[1:] == (3, 24, 32)
+    rgb, depth, y = (stored(out / "labeled", m) for m in ("rgb", "depth", "y"))
+    assert rgb.shape == (6, 3, 24, 32) and rgb.dtype == np.uint8
+    assert depth.shape == (6, 3, 24, 32) and depth.dtype == np.uint8
+    assert y.shape == (6, 24, 32) and y.dtype == np.uint8
+    assert set(np.unique(y)) <= set(range(40)) | {255} and (y == 255).any()
+    assert np.array_equal(np.load(out / "labeled" / "rgb.npy"), rgb)  # plain .npy files
+    assert not (out / "unlabeled" / "y.npy").exists() and stored(out / "unlabeled", "rgb").shape[1:] == (3, 24, 32)
     assert manifest["counts"]["labeled"] == 6 and manifest["counts"]["test"] == 3
     dropped = json.loads((out / "source" / "synth.json").read_text())["rgb_frames_dropped"]
     assert manifest["counts"]["unlabeled"] == 10 - dropped
@@ -46,11 +52,11 @@ def test_arrays_on_disk(prepared):
 def test_manifest_hashes_and_sources(prepared):
     out, manifest, _, _ = prepared
     assert read_manifest(out)["sha256"] == manifest["sha256"] and manifest["dataset"] == "nyu"
-    labeled = load_split(out, "labeled")
+    labeled = DiskSplit(out, "labeled")
     row = manifest["samples"][labeled.ids[0]]
     assert row["split"] == "labeled" and row["sources"][0].endswith(".mat#" + labeled.ids[0][-4:].lstrip("0"))
-    with np.load(out / "labeled.npz") as z:
-        assert row["sha256"] == sha256_bytes(z["rgb"][0].tobytes() + z["depth"][0].tobytes() + z["y"][0].tobytes())
+    first = [stored(out / "labeled", m)[0].tobytes() for m in ("rgb", "depth", "y")]
+    assert row["sha256"] == sha256_bytes(b"".join(first))
     with LabeledMat(out / "source" / "nyu_depth_v2_labeled.mat") as mat:
         f = mat.frame(int(labeled.ids[0].split("/")[1]))
         assert row["source_sha256"] == sha256_bytes(f.rgb.tobytes() + f.depth.tobytes() + f.labels.tobytes())
@@ -60,18 +66,23 @@ def test_manifest_hashes_and_sources(prepared):
 
 
 def test_load_split_and_truth(prepared):
-    out, _, _, _ = prepared
-    lab = load_split(out, "labeled")
-    rgb = lab.modalities["rgb"]
-    assert rgb.dtype == np.float32 and 0 <= rgb.min() <= rgb.max() <= 1
-    assert lab.modalities["depth"].shape == (6, 3, 24, 32) and lab.y.dtype == np.int64
-    assert (lab.y == IGNORE_INDEX).any() and lab.y.max() < 40 and lab.meta["depth_encoding"] == "hha"
-    unl = load_split(out, "unlabeled")
-    assert unl.y is None and has_unlabeled_truth(out)
-    truth = load_unlabeled_truth(out)
-    assert truth.shape == (len(unl), 24, 32) and truth.dtype == np.int64 and (truth >= 0).mean() > 0.5
+    out, manifest, _, _ = prepared
+    exp = Nyu()
+    lab = exp.load(out, "labeled")
+    x, y = lab.read(range(len(lab))), lab.labels(range(len(lab)))
+    assert x["rgb"].dtype == np.float32 and 0 <= x["rgb"].min() <= x["rgb"].max() <= 1
+    assert np.array_equal(x["rgb"], stored(out / "labeled", "rgb").astype(np.float32) / 255.0)
+    assert x["depth"].shape == (6, 3, 24, 32) and y.dtype == np.int64
+    assert (y == IGNORE_INDEX).any() and y.max() < 40 and manifest["depth_encoding"] == "hha"
+    assert np.array_equal(lab.read([4, 1])["depth"], x["depth"][[4, 1]])  # by row, any order
+    unl = exp.load(out, "unlabeled")
+    assert not unl.has_labels
+    truth = exp.load_unlabeled_truth(out)
+    t = truth.labels(range(len(truth)))
+    assert truth.ids == unl.ids[:len(truth)] and t.shape == (len(truth), 24, 32) and t.dtype == np.int64
+    assert (t >= 0).mean() > 0.5
     with pytest.raises(ValueError):
-        load_split(out, "train")
+        exp.load(out, "train")
 
 
 def test_deterministic_and_source_reuse(prepared, tmp_path):
@@ -91,9 +102,9 @@ def test_depth_encoding_cap_and_an_outside_synthetic_dir(prepared, tmp_path):
     stamp = (src / "synth.json").stat().st_mtime_ns
     m = prepare_nyu({**cfg, "depth_encoding": "depth", "max_unlabeled": 4, "synthetic_dir": str(src)}, tmp_path / "d")
     assert (src / "synth.json").stat().st_mtime_ns == stamp and not (tmp_path / "d" / "source").exists()
-    split = load_split(tmp_path / "d", "test")
-    assert split.modalities["depth"].shape == (3, 1, 24, 32) and split.meta["depth_encoding"] == "depth"
-    assert 0 < split.modalities["depth"].max() <= 1 and m["counts"]["unlabeled"] <= 4
+    depth = DiskSplit(tmp_path / "d", "test").read(range(3), ["depth"])["depth"]
+    assert depth.shape == (3, 1, 24, 32) and m["depth_encoding"] == "depth"
+    assert 0 < depth.max() <= 1 and m["counts"]["unlabeled"] <= 4
     assert m["config"]["raw_dir"] == str(src / "raw") and m["depth_channels"] == 1
     pairs = scan_raw(src / "raw", 0.05)
     assert len(pairs) == 10 and {p.scene.rsplit("_", 1)[0] for p in pairs} <= set(SCENE_TYPES)

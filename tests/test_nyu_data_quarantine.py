@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from mkepipe.data.quarantine import read_quarantine
-from mkepipe.experiments.nyu.dataset import load_split
+from mkepipe.data.split import DiskSplit as load_split
 from mkepipe.experiments.nyu.prepare import prepare_nyu
 from tests.test_nyu_data_loaders import pgm_bytes, ppm_bytes, write_real_mat
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sklearn.tree import DecisionTreeClassifier
 
-from mkepipe.experiments.nyu.dataset import load_split
+from mkepipe.data.split import DiskSplit as load_split
 from mkepipe.experiments.nyu.prepare import prepare_nyu
 from mkepipe.experiments.nyu.synth import write_synthetic_nyu
 from mkepipe.experiments.nyu._layout import CLASSES
@@ -61,14 +61,15 @@ def test_raw_scenes_and_truth(synth):
 
 def _tree_miou(tmp_path, class_affinity: float) -> dict[str, float]:
     """Test mIoU of a per-pixel decision tree on RGB, on HHA and on both."""
-    synth = {"n_labeled": 24, "n_test": 12, "n_scenes": 1, "frames_per_scene": 1, "height": 96, "width": 128,
+    synth = {"n_labeled": 24, "n_test": 12, "n_scenes": 1, "frames_per_scene": 1, "height": 96, "width": 128, "rgb_drop": 0.0,
              "class_affinity": class_affinity}
     prepare_nyu({"height": 48, "width": 64, "hha_cache_dir": None, "synthetic": synth}, tmp_path)
     train, test = load_split(tmp_path, "labeled"), load_split(tmp_path, "test")
 
     def pixels(split, mods):
-        x = np.concatenate([split.modalities[m] for m in mods], axis=1)
-        return x.transpose(0, 2, 3, 1).reshape(-1, x.shape[1]), split.y.reshape(-1)
+        rows = split.read(range(len(split)), mods)
+        x = np.concatenate([rows[m] for m in mods], axis=1)
+        return x.transpose(0, 2, 3, 1).reshape(-1, x.shape[1]), split.labels(range(len(split))).reshape(-1)
 
     def miou(*mods: str) -> float:
         x, y = pixels(train, mods)

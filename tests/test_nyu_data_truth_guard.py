@@ -10,11 +10,17 @@ import pytest
 
 from mkepipe import stages
 from mkepipe.config import parse_params
-from mkepipe.experiments.nyu.dataset import load_split, load_unlabeled_truth
+from mkepipe.data.split import DiskSplit
+from mkepipe.experiments.nyu.experiment import Nyu
 from mkepipe.experiments.nyu.prepare import prepare_nyu
 from mkepipe.data.truth_guard import ENV, UnlabeledTruthAccessError, forbid_unlabeled_truth, is_truth_path
 
 SYNTH = {"n_labeled": 3, "n_test": 2, "n_scenes": 1, "frames_per_scene": 3, "height": 24, "width": 32, "rgb_drop": 0.0}
+
+
+def load_unlabeled_truth(data):
+    truth = Nyu().load_unlabeled_truth(data)
+    return truth.labels(range(len(truth)))
 
 
 @pytest.fixture(scope="module")
@@ -25,19 +31,21 @@ def data(tmp_path_factory):
 
 
 def test_truth_paths():
-    assert is_truth_path("/x/data/unlabeled_truth.npz") and is_truth_path(b"raw_truth/scene/d-1.5-2.png")
-    assert not is_truth_path("/x/data/unlabeled.npz") and not is_truth_path(3)
+    assert is_truth_path("/x/data/unlabeled_truth/y.npy") and is_truth_path(b"raw_truth/scene/d-1.5-2.png")
+    assert is_truth_path("/x/data/unlabeled_truth.npz")  # the format before split folders
+    assert not is_truth_path("/x/data/unlabeled/rgb.npy") and not is_truth_path(3)
 
 
 def test_guard_blocks_every_reader_of_the_truth(data):
     assert load_unlabeled_truth(data).shape == (3, 12, 16)  # allowed outside the guard
     with forbid_unlabeled_truth():
         for split in ("labeled", "unlabeled", "test"):
-            load_split(data, split)  # training inputs stay readable
+            s = DiskSplit(data, split)  # training inputs stay readable
+            s.read(range(len(s)))
         with pytest.raises(UnlabeledTruthAccessError):
             load_unlabeled_truth(data)
         with pytest.raises(UnlabeledTruthAccessError):
-            np.load(data / "unlabeled_truth.npz")  # any module, not only ours
+            np.load(data / "unlabeled_truth" / "y.npy")  # any module, not only ours
         with pytest.raises(UnlabeledTruthAccessError):
             next((data / "source" / "raw_truth").rglob("*.png")).read_bytes()
         (data / "scratch").mkdir(exist_ok=True)
@@ -47,9 +55,9 @@ def test_guard_blocks_every_reader_of_the_truth(data):
 
 
 def test_guard_by_environment_in_a_fresh_process(data):
-    code = ("import sys; from mkepipe.experiments.nyu.dataset import load_unlabeled_truth; import numpy as np\n"
+    code = ("import sys; from mkepipe.experiments.nyu.experiment import Nyu; import numpy as np\n"
             "d = sys.argv[1]\n"
-            "for f in (lambda: load_unlabeled_truth(d), lambda: np.load(d + '/unlabeled_truth.npz')):\n"
+            "for f in (lambda: Nyu().load_unlabeled_truth(d), lambda: np.load(d + '/unlabeled_truth/y.npy')):\n"
             "    try: f(); sys.exit(1)\n"
             "    except PermissionError: pass\n")
     env = {**os.environ, ENV: "1"}

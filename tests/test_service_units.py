@@ -1,6 +1,9 @@
 """The relabel service's pure parts: inbox diff, sample validation, promotion rule,
 transient-error retries, the state pointer and the service config."""
 import errno
+import os
+import subprocess
+import sys
 
 import cv2
 import numpy as np
@@ -9,8 +12,9 @@ import pytest
 from mkepipe.config import ConfigError, parse_params
 from mkepipe.data.quarantine import BadSample
 from mkepipe.experiments.nyu.raw_scenes import encode_depth, encode_pnm, frame_name
-from mkepipe.service.inbox import diff_inbox, load_sample, scan_inbox
+from mkepipe.experiments.nyu.inbox import load_sample, scan_inbox
 from mkepipe.promotion import decide
+from mkepipe.service.inbox import diff_inbox
 from mkepipe.service.retry import is_transient, retry_transient
 from mkepipe.service.state import Layout, ServiceState, read_state, write_state
 
@@ -64,17 +68,22 @@ SEG = {"miou": 40.0, "iou_per_class": {"wall": 60.0, "floor": 50.0, "bed": 10.0,
 
 def test_promotion_needs_quality_and_no_class_collapse():
     better = {"miou": 42.0, "iou_per_class": {"wall": 61.0, "floor": 52.0, "bed": 12.0}}
-    assert decide(SEG, better, "miou").promote
-    assert not decide(SEG, better, "miou", min_gain=5).promote
+    assert decide(SEG, better, "miou", "iou_per_class").promote
+    assert not decide(SEG, better, "miou", "iou_per_class", min_gain=5).promote
     collapsed = {"miou": 41.0, "iou_per_class": {"wall": 95.0, "floor": 0.0, "bed": 0.0}}  # majority class only
-    d = decide(SEG, collapsed, "miou")
+    d = decide(SEG, collapsed, "miou", "iou_per_class")
     assert not d.promote and "class collapse" in d.reasons[1]
 
 
-def test_twomoon_majority_collapse_is_refused():
+def test_classification_collapse_is_checked_on_recall():
     # TwoMoon round 2 under regularisation predicts the majority class: ~50 % < teacher's 68 %.
-    d = decide({"accuracy": 68.0}, {"accuracy": 51.5}, "accuracy")
-    assert not d.promote and d.verdict == "kept teacher" and "skipped" in d.reasons[1]
+    teacher = {"accuracy": 68.0, "recall_per_class": {"lower moon": 60.0, "upper moon": 76.0}}
+    d = decide(teacher, {"accuracy": 51.5, "recall_per_class": {"lower moon": 100.0, "upper moon": 0.0}},
+               "accuracy", "recall_per_class")
+    assert not d.promote and d.verdict == "kept teacher" and "recognises 1 of the teacher's 2" in d.reasons[1]
+    strict = decide(teacher, {"accuracy": 70.0, "recall_per_class": {"lower moon": 100.0, "upper moon": 0.0}},
+                    "accuracy", "recall_per_class", min_class_coverage=0.75)
+    assert not strict.promote and "class collapse" in strict.reasons[1]
 
 
 def test_only_transient_errors_are_retried():
@@ -121,12 +130,13 @@ def test_service_config_is_validated():
         parse_params({"service": {"intervall": 5}})
 
 
-def test_notify_refuses_without_an_explicit_api_url(monkeypatch, capsys):
-    from mkepipe.cli import main
-
-    monkeypatch.delenv("PREFECT_API_URL", raising=False)
-    assert main(["notify"]) == 2  # never the CLI's silent throw-away server
-    assert "PREFECT_API_URL" in capsys.readouterr().err
+def test_notify_refuses_without_an_api_url(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env["PREFECT_HOME"] = str(tmp_path)  # a home without the profile `make serve` writes
+    proc = subprocess.run([sys.executable, "-m", "mkepipe.cli", "notify", "--experiment", "nyu"], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr  # never the CLI's silent throw-away server
+    assert "PREFECT_API_URL" in proc.stderr
 
 
 def test_flow_tasks_retry_only_transient_failures():

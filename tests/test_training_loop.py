@@ -7,9 +7,23 @@ from mkepipe import stages
 from mkepipe.config import Perturbation, load_params
 from mkepipe.experiments import create_experiment
 from mkepipe.training.loop import POLY_POWER, fit, make_optimizer, make_schedule
-from mkepipe.training.methods import Batch, consistency_step
+from mkepipe.tasks import MulticlassTask
+from mkepipe.training.data import Batch
+from mkepipe.training.loop import NonFiniteLoss
+from mkepipe.training.methods import consistency_step
 from mkepipe.training.runs import predict_logits, train_teacher
 from tests.conftest import ROOT
+
+
+class Linear(torch.nn.Linear):
+    """A linear model on the mapping ``{"x": …}`` the training loop passes."""
+
+    def forward(self, inputs):
+        return super().forward(inputs["x"])
+
+
+def step(model, batch, perturbation):
+    return consistency_step(model, batch, perturbation, task=MulticlassTask(2))
 
 
 def test_make_optimizer_kinds():
@@ -24,8 +38,8 @@ def test_fit_lowers_the_loss(optimizer, lr):
     torch.manual_seed(0)
     x = torch.randn(64, 2)
     y = (x[:, 0] > 0).long()
-    model = torch.nn.Linear(2, 2)
-    history = fit(model, consistency_step, [Batch(x, y)], epochs=30, lr=lr, perturbation=Perturbation(),
+    model = Linear(2, 2)
+    history = fit(model, step, [Batch({"x": x}, y)], epochs=30, lr=lr, perturbation=Perturbation(),
                   optimizer=optimizer)
     assert history[-1]["loss"] < 0.5 * history[0]["loss"]
 
@@ -58,12 +72,22 @@ def test_fit_with_poly_lowers_the_loss():
     torch.manual_seed(0)
     x = torch.randn(32, 2)
     y = (x[:, 0] > 0).long()
-    model = torch.nn.Linear(2, 2)
-    batches = [Batch(x[:16], y[:16]), Batch(x[16:], y[16:])]
+    model = Linear(2, 2)
+    batches = [Batch({"x": x[:16]}, y[:16]), Batch({"x": x[16:]}, y[16:])]
     seen = []
-    history = fit(model, consistency_step, batches, epochs=5, lr=0.5, perturbation=Perturbation(),
-                  lr_schedule="poly", on_epoch=lambda epoch: seen.append(epoch))
+    history = fit(model, step, batches, epochs=5, lr=0.5, perturbation=Perturbation(),
+                  lr_schedule="poly", on_epoch=lambda row: seen.append(row["epoch"]))
     assert seen == [1, 2, 3, 4, 5] and history[-1]["loss"] < history[0]["loss"]
+
+
+def test_non_finite_loss_stops_training_before_the_weights_change():
+    x = torch.randn(8, 2)
+    x[3, 0] = float("nan")
+    model = Linear(2, 2)
+    before = [p.detach().clone() for p in model.parameters()]
+    with pytest.raises(NonFiniteLoss, match="epoch 1, step 1"):
+        fit(model, step, [Batch({"x": x}, (x[:, 1] > 0).long())], epochs=3, lr=0.1, perturbation=Perturbation())
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
 
 
 def test_class_balance_moves_an_imbalanced_teacher_toward_the_rare_class(tmp_path):
@@ -71,8 +95,9 @@ def test_class_balance_moves_an_imbalanced_teacher_toward_the_rare_class(tmp_pat
     stages.prepare(params, tmp_path)
     exp = create_experiment(params.experiment)
     labeled, test = exp.load(tmp_path, "labeled"), exp.load(tmp_path, "test")
-    rare = [i for i, y in enumerate(labeled.y) if y == 1][:2]
-    imbalanced = labeled.take([i for i, y in enumerate(labeled.y) if y == 0] + rare)
+    y = labeled.labels(range(len(labeled)))
+    rare = [i for i, c in enumerate(y) if c == 1][:2]
+    imbalanced = labeled.take([i for i, c in enumerate(y) if c == 0] + rare)
     share = {}
     for power in (0.0, 1.0):
         model, spec, _ = train_teacher(exp, params.with_active("teacher", class_balance=power), imbalanced)

@@ -1,8 +1,9 @@
-"""Validation of NYU samples and the quarantine report.
+"""Bad samples and the quarantine report.
 
 A bad sample is skipped with its reason instead of stopping the run or reaching
-training: readers and checks raise :class:`BadSample`, the prepare step records it in a
-:class:`QuarantineLog` and writes ``quarantine.json``.
+training: readers and checks raise :class:`BadSample`, the prepare step (or the relabel
+service's ingest) records it in a :class:`QuarantineLog` and writes ``quarantine.json``.
+Experiments add reasons of their own with :func:`register_reason`.
 """
 from __future__ import annotations
 
@@ -19,15 +20,22 @@ REPORT = "quarantine.json"
 
 REASONS = {
     "unreadable": "file missing, truncated or not decodable",
-    "missing_modality": "RGB, depth or label file absent",
-    "nan_depth": "depth has NaN or infinite values",
-    "negative_depth": "depth has negative values",
-    "empty_depth": "too few pixels with a valid depth",
-    "size_mismatch": "RGB, depth and labels differ in size",
+    "missing_modality": "a modality's file is absent",
+    "non_finite": "NaN or infinite values in an input",
+    "size_mismatch": "modalities and labels differ in size",
     "label_out_of_range": "label id above the label space",
-    "no_rgb_in_sync_tolerance": "no RGB frame within the sync tolerance of the depth frame",
     "bad_truth": "D_u ground truth unusable (sample kept, its truth set to void)",
+    "not_a_file": "an inbox entry that is not a regular file or folder (FIFO, socket, device, dangling link)",
+    "outside_inbox": "a symbolic link that leads outside the inbox",
+    "io_error": "reading the sample failed with an I/O error",
 }
+
+
+def register_reason(name: str, description: str) -> None:
+    """Add an experiment-specific quarantine reason (e.g. ``empty_depth``)."""
+    if REASONS.get(name, description) != description:
+        raise ValueError(f"quarantine reason {name!r} is already registered as {REASONS[name]!r}")
+    REASONS[name] = description
 
 
 class BadSample(Exception):
@@ -78,28 +86,6 @@ class QuarantineLog:
 def read_quarantine(data_dir: str | Path) -> dict:
     """The quarantine report a prepare run wrote into ``data_dir``."""
     return json.loads((Path(data_dir) / REPORT).read_text())
-
-
-def check_rgb(rgb: np.ndarray) -> np.ndarray:
-    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8 or rgb.size == 0:
-        raise BadSample("unreadable", f"RGB must be (H, W, 3) uint8, got {rgb.shape} {rgb.dtype}")
-    return rgb
-
-
-def check_depth(depth_m: np.ndarray, min_valid_fraction: float = 0.0) -> np.ndarray:
-    """Depth in metres: finite, non-negative; 0 marks a missing measurement."""
-    if depth_m.ndim != 2 or depth_m.size == 0:
-        raise BadSample("unreadable", f"depth must be (H, W), got {depth_m.shape}")
-    finite = np.isfinite(depth_m)
-    if not finite.all():
-        raise BadSample("nan_depth", f"{int((~finite).sum())} non-finite depth values")
-    if (depth_m < 0).any():
-        n_neg = int((depth_m < 0).sum())
-        raise BadSample("negative_depth", f"{n_neg} negative depth values, min {float(depth_m.min()):.3g}")
-    valid = float((depth_m > 0).mean())
-    if valid == 0.0 or valid < min_valid_fraction:
-        raise BadSample("empty_depth", f"{valid:.1%} of pixels have a depth (need {min_valid_fraction:.0%})")
-    return depth_m
 
 
 def check_labels(labels: np.ndarray, max_id: int) -> np.ndarray:

@@ -2,12 +2,12 @@
 
 D_u's true labels exist for the MM (sup) upper bound and for label-quality reports only.
 Inside ``with forbid_unlabeled_truth():`` — or in a process started with
-``MKE_FORBID_UNLABELED_TRUTH=1`` — any attempt to *read* ``unlabeled_truth.npz`` or a
-file under a ``raw_truth`` folder through Python's ``open`` (which ``np.load``,
-``Path.read_bytes`` and :func:`~mkepipe.experiments.nyu.dataset.load_unlabeled_truth` use)
-raises :class:`UnlabeledTruthAccessError`, whichever module tries. It works through
-a ``sys.addaudithook`` hook installed on first use; readers in C (``cv2.imread``) are
-not seen, so :func:`load_unlabeled_truth` also checks the guard itself.
+``MKE_FORBID_UNLABELED_TRUTH=1`` — any attempt to *read* a file under an
+``unlabeled_truth`` split folder or a ``raw_truth`` folder through Python's ``open`` or
+``os.open`` (which ``np.load``, ``Path.read_bytes`` and the split readers use) raises
+:class:`UnlabeledTruthAccessError`, whichever module tries. It works through a
+``sys.addaudithook`` hook installed on first use; readers in C (``cv2.imread``) are not
+seen, so ``Experiment.load_unlabeled_truth`` also checks the guard itself.
 """
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ from pathlib import PurePath
 from typing import Iterator
 
 ENV = "MKE_FORBID_UNLABELED_TRUTH"
-TRUTH_FILES = frozenset({"unlabeled_truth.npz"})
-TRUTH_DIRS = frozenset({"raw_truth"})
+TRUTH_FILES = frozenset({"unlabeled_truth.npz"})  # the format before split folders
+TRUTH_DIRS = frozenset({"unlabeled_truth", "raw_truth"})
 
 _lock = threading.Lock()
 _depth = 0

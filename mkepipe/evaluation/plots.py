@@ -1,4 +1,4 @@
-"""Figures: decision boundaries over the TwoMoon data (paper Fig. 3)."""
+"""Figures: decision boundaries over two 1-D modalities (TwoMoon, paper Fig. 3)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -16,24 +16,27 @@ from mkepipe.fileio import atomic_write  # noqa: E402
 
 
 def decision_boundaries(path: str | Path, panels: Sequence[tuple[str, nn.Module, tuple[str, ...]]],
-                        points: np.ndarray, labels: np.ndarray, resolution: int = 200) -> Path:
-    """One panel per model: its predicted class over the (α, β) plane, data on top.
+                        points: np.ndarray, labels: np.ndarray, task, resolution: int = 200,
+                        axes: tuple[str, str] = ("alpha", "beta")) -> Path:
+    """One panel per model: the ``task``'s predicted class over the plane of two 1-D
+    modalities, data on top.
 
-    ``points`` is (N, 2) with α in column 0 and β in column 1; unimodal models see α only.
+    ``points`` is (N, 2) with modality ``axes[0]`` in column 0 and ``axes[1]`` in column 1;
+    each model reads the modalities its panel names (a unimodal one: ``axes[0]`` only).
     """
     lo, hi = points.min(0) - 0.5, points.max(0) + 0.5
     gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], resolution), np.linspace(lo[1], hi[1], resolution))
     grid = np.stack([gx.ravel(), gy.ravel()], 1).astype(np.float32)
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4), squeeze=False)
-    for ax, (title, model, modalities) in zip(axes[0], panels):
-        x = grid[:, : len(modalities)]
+    fig, axes_grid = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4), squeeze=False)
+    for ax, (title, model, modalities) in zip(axes_grid[0], panels):
+        x = {m: torch.from_numpy(grid[:, [axes.index(m)]]) for m in modalities}
         with torch.no_grad():
-            pred = model.eval()(torch.from_numpy(x)).argmax(1).numpy().reshape(gx.shape)
+            pred = task.predictions(model.eval()(x)).numpy().reshape(gx.shape)
         ax.contourf(gx, gy, pred, levels=[-0.5, 0.5, 1.5], colors=["#c6dbef", "#f4c7c3"], alpha=0.8)
         ax.scatter(points[:, 0], points[:, 1], c=labels, cmap="coolwarm", s=8, edgecolors="none")
         ax.set_title(title)
-        ax.set_xlabel("α (x-coordinate)")
-        ax.set_ylabel("β (y-coordinate)")
+        ax.set_xlabel(axes[0])
+        ax.set_ylabel(axes[1])
     fig.tight_layout()
     atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
     plt.close(fig)

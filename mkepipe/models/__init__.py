@@ -11,7 +11,10 @@ MODELS: Registry = Registry("model")
 
 
 def create_model(name: str, **kwargs: Any) -> nn.Module:
-    """Build the registered model ``name`` with ``kwargs`` (stored in checkpoints as is)."""
+    """Build the registered model ``name`` with ``kwargs`` (stored in checkpoints as is).
+
+    Every model takes a mapping ``{modality: tensor}`` and a ``modalities`` argument
+    naming the entries it reads, in order."""
     return MODELS.get(name)(**kwargs)
 
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -64,7 +64,8 @@ def _stages(encoder: ResNetEncoder) -> list[nn.Module]:
 
 @MODELS.register("fusion_student")
 class FusionStudent(nn.Module):
-    """RGB-D segmentation student; input ``cat([rgb, depth], 1)``, logits (N, K, H, W).
+    """RGB-D segmentation student: ``{rgb: (N, rgb_channels, H, W), depth: (N,
+    depth_channels, H, W)}`` (the names in ``modalities``) → logits (N, K, H, W).
 
     ``fusion="gated"``: two ResNet encoders (RGB with ``rgb_channels``, depth/HHA with
     ``depth_channels`` inputs) run stage by stage; after each of the four residual stages a
@@ -75,7 +76,7 @@ class FusionStudent(nn.Module):
     propagation), not the original network: the backbone, the decoder wiring and details
     such as which features the gate mixes may differ from the authors' code.
 
-    ``fusion="early"``: one DeepLabV3+ on the ``rgb_channels + depth_channels`` inputs.
+    ``fusion="early"``: one DeepLabV3+ on both modalities stacked along the channels.
 
     The UM student (RGB branch alone) is ``deeplabv3plus`` with the same encoder.
     ``dropout`` (T3) acts on the decoder features before the classifier, in training only.
@@ -85,16 +86,20 @@ class FusionStudent(nn.Module):
     def __init__(self, rgb_channels: int = 3, depth_channels: int = 3, num_classes: int = 40,
                  encoder: str = "resnet18", fusion: str = "gated", dropout: float = 0.0,
                  encoder_weights_path: str | None = None, output_stride: int = 16,
-                 decoder_channels: int = 256, atrous_rates: Sequence[int] | None = None) -> None:
+                 decoder_channels: int = 256, atrous_rates: Sequence[int] | None = None,
+                 modalities: Sequence[str] = ("rgb", "depth")) -> None:
         super().__init__()
         if fusion not in ("gated", "early"):
             raise ValueError(f"fusion must be 'gated' or 'early', got {fusion!r}")
+        if len(modalities) != 2:
+            raise ValueError(f"fusion_student reads two modalities (colour, geometry), got {tuple(modalities)}")
+        self.modalities = tuple(modalities)
         self.rgb_channels, self.depth_channels, self.fusion = rgb_channels, depth_channels, fusion
         self.dropout = dropout
         rates = tuple(atrous_rates or default_atrous_rates(output_stride))
         if fusion == "early":
             self.early = DeepLabV3PlusSeg(rgb_channels + depth_channels, num_classes, encoder, encoder_weights_path,
-                                          dropout, output_stride, decoder_channels, rates)
+                                          dropout, output_stride, decoder_channels, rates, modalities=("stacked",))
             return
         self.rgb_encoder = build_encoder(encoder, rgb_channels, output_stride, encoder_weights_path)
         if not isinstance(self.rgb_encoder, ResNetEncoder):
@@ -117,19 +122,21 @@ class FusionStudent(nn.Module):
             load_encoder_weights(self.rgb_encoder, path)
             load_encoder_weights(self.depth_encoder, path)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.shape[1] != self.rgb_channels + self.depth_channels:
-            raise ValueError(f"expected {self.rgb_channels}+{self.depth_channels} input channels "
-                             f"(cat([rgb, depth], 1)), got {x.shape[1]}")
+    def forward(self, inputs: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        rgb, depth = (inputs[m] for m in self.modalities)
+        if rgb.shape[1] != self.rgb_channels or depth.shape[1] != self.depth_channels:
+            raise ValueError(f"expected {self.rgb_channels} + {self.depth_channels} input channels "
+                             f"({' + '.join(self.modalities)}), got {rgb.shape[1]} + {depth.shape[1]}")
         if self.fusion == "early":
-            return self.early(x)
-        check_batch(x, self.training)
-        h, w = x.shape[-2:]
-        x = pad_to_multiple(x, self.rgb_encoder.output_stride)
-        rgb, depth = x[:, : self.rgb_channels], x[:, self.rgb_channels:]
+            return self.early({"stacked": torch.cat([rgb, depth], 1)})
+        check_batch(rgb, self.training)
+        h, w = rgb.shape[-2:]
+        rgb = pad_to_multiple(rgb, self.rgb_encoder.output_stride)
+        depth = pad_to_multiple(depth, self.rgb_encoder.output_stride)
+        features = [None]  # the decoder reads the stride-4 and the last stage only
         rgb = self.rgb_encoder.relu(self.rgb_encoder.bn1(self.rgb_encoder.conv1(rgb)))
         depth = self.depth_encoder.relu(self.depth_encoder.bn1(self.depth_encoder.conv1(depth)))
-        features = [x, rgb]
+        features.append(rgb)
         for rgb_stage, depth_stage, gate in zip(_stages(self.rgb_encoder), _stages(self.depth_encoder), self.gates):
             rgb, depth, fused = gate(rgb_stage(rgb), depth_stage(depth))
             features.append(fused)

@@ -7,7 +7,7 @@ downloaded: encoders start random unless ``encoder_weights_path`` names a local 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import segmentation_models_pytorch as smp
 import torch
@@ -19,7 +19,7 @@ from mkepipe.models import MODELS
 from mkepipe.perturb import dropout
 
 SEG_PRESETS: dict[str, dict[str, Any]] = {
-    "cpu": {  # demo and CI: NYU at 1/8 resolution, 2 CPU cores
+    "cpu": {  # demo and CI: 480×640 frames at 1/8 resolution, 2 CPU cores
         "input_size": (60, 80),
         "encoder": "resnet18",
         "decoder_channels": 64,
@@ -158,14 +158,20 @@ class DeepLabV3PlusSeg(nn.Module):
 
     The input is padded to a multiple of the encoder's output stride and the logits are
     cropped back, so 60×80 frames work. ``dropout`` (T3) acts on the decoder features just
-    before the 1×1 classifier, only in training mode. Training needs batches of ≥ 2. The
-    teacher and the UM student are both this model on RGB (``in_channels=3``).
+    before the 1×1 classifier, only in training mode. Training needs batches of ≥ 2. It
+    takes ``{modality: (N, C, H, W)}`` and reads its one modality (e.g. an RGB teacher and
+    UM student: ``modalities=("rgb",)``, ``in_channels=3``).
     """
 
     def __init__(self, in_channels: int = 3, num_classes: int = 40, encoder: str = "resnet18",
                  encoder_weights_path: str | None = None, dropout: float = 0.0, output_stride: int = 16,
-                 decoder_channels: int = 256, atrous_rates: Sequence[int] | None = None) -> None:
+                 decoder_channels: int = 256, atrous_rates: Sequence[int] | None = None,
+                 modalities: Sequence[str] = ("rgb",)) -> None:
         super().__init__()
+        if len(modalities) != 1:
+            raise ValueError(f"deeplabv3plus reads one modality, got {tuple(modalities)}; use fusion='early' "
+                             "of fusion_student for several")
+        self.modality = modalities[0]
         self.net = smp.DeepLabV3Plus(
             encoder_name=encoder, encoder_weights=None, encoder_output_stride=output_stride,
             decoder_channels=decoder_channels, decoder_aspp_dropout=0.0,
@@ -179,7 +185,8 @@ class DeepLabV3PlusSeg(nn.Module):
         """See :func:`load_encoder_weights`; the decoder stays as initialised."""
         load_encoder_weights(self.net.encoder, path)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, inputs: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        x = inputs[self.modality]
         check_batch(x, self.training)
         h, w = x.shape[-2:]
         features = self.net.encoder(pad_to_multiple(x, self.net.encoder.output_stride))

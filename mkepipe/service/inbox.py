@@ -1,85 +1,131 @@
-"""The inbox where new sensor data lands, and its diff against what was ingested.
+"""The inbox where new sensor data lands: the adapter interface, safe listing, and the
+diff against what was ingested.
 
-``<inbox_dir>/<experiment>/`` holds one folder per recording, in either layout:
-
-* NYU raw style — ``<scene>/r-<timestamp>-<n>.ppm`` RGB and ``<scene>/d-<timestamp>-<n>.pgm``
-  16-bit Kinect depth, paired by nearest timestamp as in the raw NYU dump;
-  sample id ``inbox/<scene>/<depth stem>``.
-* PNG pairs — ``<batch>/rgb/<stem>.png`` (8-bit colour) and ``<batch>/depth/<stem>.png``
-  (16-bit millimetres, 0 = missing); sample id ``inbox/<batch>/<stem>``.
-
-A folder with an ``rgb/`` or ``depth/`` subfolder is a PNG batch, any other a raw scene.
-A sample is new when its id was never ingested; one whose files changed after ingestion
-is refused (ids are keys of the label store; re-using one would silently relabel it).
+``<inbox_dir>/<experiment>/`` holds one folder per recording; the experiment's
+:class:`Inbox` adapter (``Experiment.inbox``) turns it into samples and ingests them.
+Every entry is ``lstat``-ed before it is touched: anything that is not a regular file or
+a folder (FIFO, socket, device, dangling link) and any symbolic link that leads outside
+the inbox becomes a :class:`InboxSample` with a ``problem``, which ingest quarantines
+with its reason instead of opening it. A sample is new when its id was never ingested;
+one whose files changed after ingestion is refused (ids are keys of the label store).
 """
 from __future__ import annotations
 
 import hashlib
+import os
+import stat
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import cv2
-import numpy as np
-
-from mkepipe.experiments.nyu.png_layout import decode_png
-from mkepipe.data.quarantine import BadSample
-from mkepipe.experiments.nyu.raw_scenes import decode_depth, decode_rgb, pair_frames, read_bytes, scan_scene
+from typing import Any
 
 PREFIX = "inbox"
 
 
 @dataclass(frozen=True)
 class InboxSample:
-    """One RGB-D frame in the inbox; ``rgb`` is None when no RGB frame matches."""
+    """One sample in the inbox. ``files`` maps a role (``rgb``, ``depth``…) to its file
+    (None: missing); ``problem`` is a quarantine reason found while listing (the sample
+    is never opened then), with ``detail`` saying why."""
 
     id: str
-    layout: str  # "raw" | "png"
-    rgb: Path | None
-    depth: Path | None
+    files: dict[str, Path | None] = field(compare=False)
     sha256: str = field(compare=False)
-    detail: str = field(default="", compare=False)  # why a modality is missing
+    problem: str | None = field(default=None, compare=False)
+    detail: str = field(default="", compare=False)
+    layout: str = field(default="", compare=False)
 
     @property
     def sources(self) -> list[str]:
-        return [str(p) for p in (self.depth, self.rgb) if p is not None]
+        return [str(p) for p in self.files.values() if p is not None]
 
 
-def _sha256(paths: list[Path | None]) -> str:
+@dataclass
+class Listing:
+    """A folder's usable regular files and folders, and the entries that are not usable."""
+
+    files: list[Path]
+    folders: list[Path]
+    bad: list[tuple[Path, str, str]]  # (path, reason, detail)
+
+
+def list_folder(folder: Path, root: Path) -> Listing:
+    """The entries of ``folder``, classified by ``lstat`` (never following a link out of
+    ``root``, never opening anything), sorted by name; names starting with ``.`` are skipped."""
+    out = Listing([], [], [])
+    root = root.resolve()
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError as err:
+        out.bad.append((folder, "io_error", f"cannot list: {err.strerror}"))
+        return out
+    for name in names:
+        if name.startswith("."):
+            continue
+        path = folder / name
+        try:
+            st = os.lstat(path)
+            if stat.S_ISLNK(st.st_mode):
+                target = path.resolve()
+                if not target.is_relative_to(root):
+                    out.bad.append((path, "outside_inbox", f"symbolic link to {target}"))
+                    continue
+                st = os.stat(path)
+        except FileNotFoundError:
+            out.bad.append((path, "not_a_file", "dangling symbolic link"))
+            continue
+        except OSError as err:
+            out.bad.append((path, "io_error", err.strerror or str(err)))
+            continue
+        if stat.S_ISREG(st.st_mode):
+            out.files.append(path)
+        elif stat.S_ISDIR(st.st_mode):
+            out.folders.append(path)
+        else:
+            out.bad.append((path, "not_a_file", f"{_kind(st.st_mode)}, not a regular file"))
+    return out
+
+
+def _kind(mode: int) -> str:
+    for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device")):
+        if test(mode):
+            return name
+    return "an unknown kind of entry"
+
+
+def content_sha256(paths: list[Path | None]) -> str:
+    """Hash of the files' bytes (a missing one hashes as a marker); raises OSError."""
     h = hashlib.sha256()
     for p in paths:
-        h.update(p.read_bytes() if p is not None else b"\0missing")
+        if p is None:
+            h.update(b"\0missing")
+            continue
+        with open(p, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
     return h.hexdigest()
 
 
-def _png_batch(batch: Path) -> list[InboxSample]:
-    found = {f: {p.stem: p for p in (batch / f).glob("*.png")} for f in ("rgb", "depth")}
-    out = []
-    for stem in sorted(set(found["rgb"]) | set(found["depth"])):
-        rgb, depth = found["rgb"].get(stem), found["depth"].get(stem)
-        out.append(InboxSample(f"{PREFIX}/{batch.name}/{stem}", "png", rgb, depth, _sha256([rgb, depth])))
-    return out
+def problem_sample(sample_id: str, path: Path, reason: str, detail: str) -> InboxSample:
+    """A sample that cannot be opened; its hash follows the entry's identity (type, size,
+    mtime), so a replaced entry is tried again."""
+    try:
+        st = os.lstat(path)
+        ident = f"{st.st_mode}:{st.st_size}:{st.st_mtime_ns}"
+    except OSError:
+        ident = "gone"
+    sha = hashlib.sha256(f"{reason}\0{ident}".encode()).hexdigest()
+    return InboxSample(sample_id, {"entry": path}, sha, reason, detail)
 
 
-def _raw_scene(scene: Path, tolerance_s: float) -> list[InboxSample]:
-    frames = scan_scene(scene)
-    out = []
-    for p in pair_frames(scene.name, frames["r"], frames["d"], tolerance_s):
-        rgb = p.rgb.path if p.rgb else None
-        detail = "" if rgb else f"nearest RGB frame {p.dt:.3f} s away (tolerance {tolerance_s} s)"
-        out.append(InboxSample(f"{PREFIX}/{p.id}", "raw", rgb, p.depth.path, _sha256([rgb, p.depth.path]), detail))
-    return out
-
-
-def scan_inbox(inbox: str | Path, tolerance_s: float = 0.05) -> list[InboxSample]:
-    """Every sample in the inbox, hashed by content, in folder then name/time order."""
-    inbox = Path(inbox)
-    if not inbox.is_dir():
-        return []
-    samples: list[InboxSample] = []
-    for folder in sorted(p for p in inbox.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        is_png = (folder / "rgb").is_dir() or (folder / "depth").is_dir()
-        samples += _png_batch(folder) if is_png else _raw_scene(folder, tolerance_s)
-    return samples
+def hashed_sample(sample_id: str, files: dict[str, Path | None], layout: str = "", detail: str = "") -> InboxSample:
+    """A sample whose files are hashed now; a read error makes it an ``io_error`` problem."""
+    try:
+        return InboxSample(sample_id, files, content_sha256(list(files.values())), layout=layout, detail=detail)
+    except OSError as err:
+        path = next(p for p in files.values() if p is not None)
+        return problem_sample(sample_id, path, "io_error", f"{path}: {err.strerror or err}")
 
 
 @dataclass
@@ -105,21 +151,16 @@ def diff_inbox(samples: list[InboxSample], ingested: dict[str, str], rejected: d
     return InboxDiff(new, changed)
 
 
-def load_sample(s: InboxSample) -> tuple[np.ndarray, np.ndarray, None, bytes]:
-    """(RGB uint8 (H, W, 3), depth in metres, no labels, source bytes); raises BadSample."""
-    if s.rgb is None or s.depth is None:
-        missing = "RGB" if s.rgb is None else "depth"
-        if s.layout == "raw":
-            raise BadSample("no_rgb_in_sync_tolerance", s.detail)
-        raise BadSample("missing_modality", f"{s.id}: no {missing} file")
-    rgb_bytes, depth_bytes = read_bytes(s.rgb), read_bytes(s.depth)
-    if s.layout == "raw":
-        return decode_rgb(rgb_bytes, str(s.rgb)), decode_depth(depth_bytes, str(s.depth)), None, rgb_bytes + depth_bytes
-    rgb = decode_png(rgb_bytes, str(s.rgb))
-    if rgb.ndim != 3 or rgb.dtype != np.uint8:
-        raise BadSample("unreadable", f"{s.rgb}: expected 8-bit colour, got {rgb.shape} {rgb.dtype}")
-    depth = decode_png(depth_bytes, str(s.depth))
-    if depth.ndim != 2 or depth.dtype != np.uint16:
-        raise BadSample("unreadable", f"{s.depth}: expected 16-bit grey, got {depth.shape} {depth.dtype}")
-    rgb = cv2.cvtColor(rgb[:, :, :3], cv2.COLOR_BGR2RGB)
-    return rgb, depth.astype(np.float32) / 1000.0, None, rgb_bytes + depth_bytes
+class Inbox(ABC):
+    """An experiment's adapter for new raw sensor data (``Experiment.inbox``)."""
+
+    @abstractmethod
+    def scan(self, inbox: Path, prepare_cfg: Any) -> list[InboxSample]:
+        """Every sample in ``inbox`` (listed with :func:`list_folder`), hashed by content."""
+
+    @abstractmethod
+    def ingest(self, prev: Path, out: Path, samples: list[InboxSample], changed: list[InboxSample],
+               project_dir: Path) -> "Any":
+        """Validate ``samples`` and write dataset version ``out`` = ``prev`` + the good ones
+        (an :class:`mkepipe.service.ingest.Ingested`); problem samples and ``changed`` ones
+        are quarantined with their reason."""

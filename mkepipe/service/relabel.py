@@ -9,28 +9,25 @@ shards already written).
 """
 from __future__ import annotations
 
+import functools
 import shutil
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
-import torch
-
 from mkepipe import stages
 from mkepipe.config import Params
-from mkepipe.data.manifest import read_manifest
-from mkepipe.experiments import create_experiment
+from mkepipe.experiments import create_experiment, get_spec, inbox_experiments
 from mkepipe.fileio import TMP_MARK, atomic_copy, atomic_write, sha256_file
 from mkepipe.labels import Generation, LabelStore
-from mkepipe.service.ingest import Ingested, copy_dataset, ingest
-from mkepipe.service.inbox import InboxDiff, diff_inbox, scan_inbox
-from mkepipe.promotion import Decision, decide
+from mkepipe.promotion import Decision, decide_from_metrics
+from mkepipe.service.inbox import InboxDiff, diff_inbox
+from mkepipe.service.ingest import Ingested, copy_dataset
 from mkepipe.service.report import round_report
 from mkepipe.service.retry import retry_transient
 from mkepipe.service.state import Layout, ServiceState, read_state, service_lock, write_state
-from mkepipe.training.checkpoint import load_checkpoint
-from mkepipe.training.runs import predict_probs
+from mkepipe.workspace import workspace_lock
 
 Progress = Callable[[float, str], None]
 
@@ -93,6 +90,9 @@ class Relabeler:
     """The steps of one relabel round for ``params.experiment`` in ``project_dir``."""
 
     def __init__(self, project_dir: str | Path, params: Params, progress: Progress | None = None) -> None:
+        if not get_spec(params.experiment).inbox:
+            raise ValueError(f"experiment {params.experiment!r} has no inbox adapter: new raw data cannot be "
+                             f"ingested (experiments with one: {', '.join(inbox_experiments())})")
         self.project = Path(project_dir).resolve()
         self.params = params
         cfg = params.service
@@ -100,11 +100,14 @@ class Relabeler:
         self.inbox = self.project / cfg.inbox_dir / params.experiment
         self.progress = progress or _quiet
 
+    @functools.cached_property
+    def experiment(self):
+        return create_experiment(self.params.experiment)
+
     def plan(self) -> Plan:
         start = time.perf_counter()
         state = read_state(self.layout)
-        tolerance = self.params.prepare.nyu.sync_tolerance_s
-        samples = scan_inbox(self.inbox, tolerance)
+        samples = self.experiment.inbox.scan(self.inbox, self.params.active("prepare"))
         diff = diff_inbox(samples, state.ingested if state else {}, state.rejected if state else {})
         return Plan(state, diff, time.perf_counter() - start)
 
@@ -137,43 +140,22 @@ class Relabeler:
 
     def ingest(self, plan: Plan, state: ServiceState) -> Ingested:
         self.progress(5, f"round {plan.round}: validating {len(plan.diff.new)} new samples")
-        return ingest(self.layout.abs(state.dataset), self.layout.dataset(plan.round), plan.diff.new,
-                      plan.diff.changed, self.project)
-
-    def _experiment(self):
-        exp = create_experiment(self.params.experiment)
-        if exp.num_threads:
-            torch.set_num_threads(exp.num_threads)
-        return exp
+        return self.experiment.inbox.ingest(self.layout.abs(state.dataset), self.layout.dataset(plan.round),
+                                            plan.diff.new, plan.diff.changed, self.project)
 
     def label(self, round_id: int, state: ServiceState, version: Path) -> Generation:
-        """The current teacher labels the samples its generation lacks into a child generation."""
-        exp = self._experiment()
-        teacher = self.layout.abs(state.teacher)
-        model, spec, _ = load_checkpoint(teacher)
-        unlabeled = exp.load(version, "unlabeled")
-        parent = Generation(self.layout.abs(state.generation))
-        row = {sid: i for i, sid in enumerate(unlabeled.ids)}
-        known = set(parent.ids)
-        todo = [sid for sid in unlabeled.ids if sid not in known]
-        done = 0
+        """The current teacher labels the samples its generation lacks into a child
+        generation (the pipeline's pseudolabel stage, with the parent)."""
+        def progress(done: int, total: int) -> None:
+            self.progress(10 + 40 * done / max(total, 1), f"round {round_id}: labeled {done}/{total}")
 
-        def label_fn(ids: list[str]):
-            nonlocal done
-            probs = predict_probs(model, spec, unlabeled.take([row[sid] for sid in ids]))
-            done += len(ids)
-            self.progress(10 + 40 * done / max(len(todo), 1), f"round {round_id}: labeled {done}/{len(todo)}")
-            return probs
-
-        store = LabelStore(self.layout.labels(round_id))
-        kwargs = dict(kind=parent.kind, num_classes=parent.num_classes, teacher_hash=sha256_file(teacher),
-                      dataset_hash=read_manifest(version)["sha256"], params=parent.manifest["params"],
-                      encoding=parent.manifest["encoding"])
-        keep = store.generation_id(store.lineage(todo, parent=parent, **kwargs))
-        for stale in store.root.iterdir():  # left by a killed run on other data; unreferenced
-            if stale.is_dir() and stale.name != keep:
+        store = self.layout.labels(round_id)
+        gen = stages.pseudolabel(self.params, version, self.layout.abs(state.teacher), store,
+                                 parent=Generation(self.layout.abs(state.generation)), progress=progress)
+        for stale in store.iterdir():  # left by a killed run on other data; unreferenced
+            if stale.is_dir() and stale.name != gen.id:
                 shutil.rmtree(stale)
-        return store.write(unlabeled.ids, label_fn, parent=parent, progress=False, **kwargs)
+        return gen
 
     def _round_params(self) -> Params:
         if self.params.service.baselines:
@@ -204,11 +186,8 @@ class Relabeler:
             new = replace(state, rejected=rejected)
             write_state(lay, new)
             return Outcome("quarantined", state.round, new, quarantined=len(ingested.quarantine))
-        m = self.params.active("student").method
-        metric = create_experiment(self.params.experiment).metric
-        rule = self.params.promotion
-        decision = decide(metrics["details"]["teacher"], metrics["details"][m], metric,
-                          min_gain=rule.min_gain, min_class_coverage=rule.min_class_coverage)
+        metric = metrics["metric"]
+        decision = decide_from_metrics(metrics, self.params.promotion)
         teacher = lay.rel(lay.models(n) / stages.PRIMARY) if decision.promote else state.teacher
         row = {"round": n, "dataset": lay.rel(lay.dataset(n)), "samples": len(gen.ids),
                "labeled": gen.manifest["samples"], "quarantined": len(ingested.quarantine),
@@ -235,7 +214,7 @@ def relabel(project_dir: str | Path, params: Params, progress: Progress | None =
     plan = retry_transient(r.plan)  # without the lock: a no-op touches no file
     if plan.diff.empty:
         return Outcome("noop", plan.round - 1, plan.state)
-    with service_lock(r.layout):
+    with workspace_lock(r.project), service_lock(r.layout):
         plan = retry_transient(r.plan)  # again under the lock: a run that held it may have taken the data
         if plan.diff.empty:
             return Outcome("noop", plan.round - 1, plan.state)

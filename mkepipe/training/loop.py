@@ -1,13 +1,15 @@
 """The one training loop every method shares."""
 from __future__ import annotations
 
+import math
 from typing import Callable, Iterable
 
 import torch
 from torch import nn
 
 from mkepipe.config import Perturbation
-from mkepipe.training.methods import Batch, TrainStep
+from mkepipe.training.data import Batch
+from mkepipe.training.methods import TrainStep
 
 
 def make_optimizer(name: str, params, *, lr: float, momentum: float, weight_decay: float) -> torch.optim.Optimizer:
@@ -18,6 +20,10 @@ def make_optimizer(name: str, params, *, lr: float, momentum: float, weight_deca
 
 
 POLY_POWER = 0.9
+
+
+class NonFiniteLoss(ArithmeticError):
+    """Training produced a NaN or infinite loss; the message names the epoch and step."""
 
 
 def make_schedule(name: str, optimizer: torch.optim.Optimizer, steps: int) -> torch.optim.lr_scheduler.LRScheduler:
@@ -33,11 +39,13 @@ def make_schedule(name: str, optimizer: torch.optim.Optimizer, steps: int) -> to
 
 def fit(model: nn.Module, train_step: TrainStep, batches: Iterable[Batch], *, epochs: int, lr: float,
         perturbation: Perturbation, momentum: float = 0.0, weight_decay: float = 0.0, optimizer: str = "sgd",
-        lr_schedule: str = "constant", on_epoch: Callable[[int], None] | None = None) -> list[dict[str, float]]:
-    """Train over ``batches`` for ``epochs``; returns one row of mean logged values per epoch.
+        lr_schedule: str = "constant", on_epoch: Callable[[dict], None] | None = None) -> list[dict[str, float]]:
+    """Train over ``batches`` for ``epochs``; returns one row of mean logged values per epoch
+    (``on_epoch`` gets each row as it is made).
 
-    ``batches`` is re-iterated every epoch (a list with one full batch for full-batch
-    training, as in the TwoMoon protocol); ``poly`` needs ``len(batches)``.
+    ``batches`` is re-iterated every epoch (one full batch for full-batch training, as in
+    the TwoMoon protocol); ``poly`` needs ``len(batches)``. A NaN or infinite loss stops
+    training with :class:`NonFiniteLoss` before it reaches the weights.
     """
     optimizer = make_optimizer(optimizer, model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
     steps = epochs * len(batches) if lr_schedule == "poly" else 1
@@ -49,6 +57,10 @@ def fit(model: nn.Module, train_step: TrainStep, batches: Iterable[Batch], *, ep
         n = 0
         for batch in batches:
             out = train_step(model, batch, perturbation)
+            loss = float(out["loss"].detach())
+            if not math.isfinite(loss):
+                raise NonFiniteLoss(f"training diverged: loss is {loss} at epoch {epoch + 1}, step {n + 1} "
+                                    "(check the learning rate and the inputs for NaN/inf)")
             optimizer.zero_grad(set_to_none=True)
             out["loss"].backward()
             optimizer.step()
@@ -58,7 +70,7 @@ def fit(model: nn.Module, train_step: TrainStep, batches: Iterable[Batch], *, ep
             n += 1
         history.append({"epoch": epoch + 1, **{k: v / max(n, 1) for k, v in sums.items()}})
         if on_epoch is not None:
-            on_epoch(epoch + 1)
+            on_epoch(history[-1])
     model.eval()
     return history
 

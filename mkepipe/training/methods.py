@@ -18,32 +18,23 @@ import torch
 from torch import nn
 
 from mkepipe.config import Perturbation
-from mkepipe.losses import pseudo_label_loss
-from mkepipe.perturb import gaussian_noise
+from mkepipe.perturb import input_noise
 from mkepipe.perturb_dense import random_flip_scale
 from mkepipe.registry import Registry
+from mkepipe.tasks import Task
+from mkepipe.training.data import Batch
+
+TrainStep = Callable[..., dict[str, torch.Tensor]]  # (model, batch, perturbation, task=task)
 
 
-@dataclass
-class Batch:
-    """``target``: int64 class ids, or float class probabilities on dim 1."""
-
-    x: torch.Tensor
-    target: torch.Tensor
-    weight: torch.Tensor | None = None
-
-
-TrainStep = Callable[[nn.Module, Batch, Perturbation], dict[str, torch.Tensor]]
-
-
-def consistency_step(model: nn.Module, batch: Batch, perturbation: Perturbation) -> dict[str, torch.Tensor]:
-    """``l_cls(ỹ, f(T(x)))``: flip/scale jointly on input, targets and weights and T1
-    on the input here; T2/T3 inside the model."""
+def consistency_step(model: nn.Module, batch: Batch, perturbation: Perturbation, task: Task) -> dict[str, torch.Tensor]:
+    """``l_cls(ỹ, f(T(x)))``: flip/scale jointly on every modality, targets and weights and
+    T1 on each modality here; T2/T3 inside the model; the loss is the task's."""
     x, target, weight, valid = batch.x, batch.target, batch.weight, None
     if perturbation.flip_scale:
         x, target, weight, valid = random_flip_scale(x, target, weight, scale_range=perturbation.scale_range)
-    x = gaussian_noise(x, perturbation.input_noise)
-    loss, name = pseudo_label_loss(model(x), target, weight, valid)
+    x = input_noise(x, perturbation.input_noise, perturbation.noise_scale)
+    loss, name = task.loss(model(x), target, weight, valid)
     return {"loss": loss, name: loss.detach()}
 
 

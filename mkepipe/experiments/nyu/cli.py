@@ -6,7 +6,6 @@ import time
 from pathlib import Path
 
 from mkepipe.experiments.nyu.config import NyuSynthConfig
-from mkepipe.experiments.nyu.synth import write_synthetic_nyu
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse._SubParsersAction:
@@ -25,6 +24,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse._SubParsersAc
 
 
 def synth_nyu(args: argparse.Namespace) -> int:
+    from mkepipe.experiments.nyu.synth import write_synthetic_nyu
+
     cfg = NyuSynthConfig(**{name: getattr(args, name) for name in NyuSynthConfig.model_fields})
     t0 = time.perf_counter()
     summary = write_synthetic_nyu(args.out, **cfg.model_dump())

@@ -22,7 +22,9 @@ from mkepipe.data.manifest import sha256_bytes, write_manifest
 from mkepipe.data import quarantine as q
 from mkepipe.experiments.nyu.classes import (NUM_CLASSES, NUM_RAW_CLASSES, VOID, classes40, labels40_to_train,
                                       labels894_to_train)
-from mkepipe.experiments.nyu.dataset import SPLITS, TRUTH_FILE, save_npz
+from mkepipe.data.split import SplitWriter, write_split
+from mkepipe.experiments.base import SPLITS, TRUTH_SPLIT
+from mkepipe.experiments.nyu import checks
 from mkepipe.experiments.nyu.hha import NYU_RGB, HHACache, encode_depth
 from mkepipe.experiments.nyu.labeled_mat import LabeledMat, read_split_indices
 from mkepipe.experiments.nyu.png_layout import decode_png, read_png_sample, scan_png_split
@@ -32,38 +34,46 @@ from mkepipe.experiments.nyu.synth import MAT_NAME, SYNTH_VERSION, is_synthetic_
 log = logging.getLogger(__name__)
 
 
-class _Builder:
-    """Accumulates one split's arrays and manifest rows."""
+class SampleBuilder:
+    """Validates, transforms and writes one split's samples, row by row, with their
+    manifest rows; a bad sample goes to the quarantine log instead."""
 
-    def __init__(self, name: str, cfg: NyuPrepareConfig, cache: HHACache, log_: q.QuarantineLog) -> None:
+    def __init__(self, name: str, cfg: NyuPrepareConfig, cache: HHACache, log_: q.QuarantineLog,
+                 out: Path, split: str | None = None) -> None:
         self.name, self.cfg, self.cache, self.quarantine = name, cfg, cache, log_
-        self.ids: list[str] = []
-        self.rgb: list[np.ndarray] = []
-        self.depth: list[np.ndarray] = []
-        self.y: list[np.ndarray] = []
+        split = split or name
+        self.writer = SplitWriter(out, split, divide=encoding_divisors(cfg),
+                                  labels=None if split == "unlabeled" else {"void": VOID})
+        self.file = f"{split}/"
         self.rows: dict[str, dict[str, Any]] = {}
         self.source_shape: dict[str, tuple[int, int]] = {}
+        self.classes: set[int] = set()
+
+    @property
+    def ids(self) -> list[str]:
+        return self.writer.ids
 
     def add(self, sid: str, sources: list[str], load) -> bool:
         """``load()`` returns (rgb, depth_m, train-id labels or None, source bytes); False if quarantined."""
         try:
             rgb, depth, y, raw = load()
             q.check_sizes(rgb=rgb, depth=depth, labels=y)
-            q.check_rgb(rgb)
-            q.check_depth(depth, self.cfg.min_valid_depth)
+            checks.check_rgb(rgb)
+            checks.check_depth(depth, self.cfg.min_valid_depth)
         except q.BadSample as err:
             self.quarantine.add(sid, self.name, sources, err)
             return False
+        except OSError as err:  # a disk or network error on one sample stops only that sample
+            self.quarantine.add(sid, self.name, sources, q.BadSample("io_error", f"{err.filename or ''}: {err.strerror or err}"))
+            return False
         self.source_shape[sid] = depth.shape
         rgb, depth_enc, y = self._transform(rgb, depth, y)
-        self.ids.append(sid)
-        self.rgb.append(rgb)
-        self.depth.append(depth_enc)
         parts = [rgb.tobytes(), depth_enc.tobytes()]
         if y is not None:
-            self.y.append(y)
             parts.append(y.tobytes())
-        self.rows[sid] = {"split": self.name, "file": f"{self.name}.npz", "sources": sources,
+            self.classes.update(int(c) for c in np.unique(y) if c != VOID)
+        self.writer.append([sid], {"rgb": rgb[None], "depth": depth_enc[None]}, None if y is None else y[None])
+        self.rows[sid] = {"split": self.name, "file": self.file, "sources": sources,
                           "source_sha256": sha256_bytes(raw), "sha256": sha256_bytes(b"".join(parts))}
         return True
 
@@ -80,15 +90,19 @@ class _Builder:
         enc = encode_depth(depth, self.cfg.depth_encoding, k=k, cache=self.cache, max_depth_m=self.cfg.max_depth_m)
         return np.ascontiguousarray(rgb.transpose(2, 0, 1)), enc, y
 
-    def save(self, out: Path) -> None:
+    def close(self) -> None:
+        """Commit the split's files (an empty split gets empty arrays of the right shape)."""
         h, w, c = self.cfg.height, self.cfg.width, 3 if self.cfg.depth_encoding == "hha" else 1
-        dtype = np.uint8 if self.cfg.depth_encoding == "hha" else np.float32
-        arrays = {"ids": np.array(self.ids, dtype=str),
-                  "rgb": np.stack(self.rgb) if self.rgb else np.zeros((0, 3, h, w), np.uint8),
-                  "depth": np.stack(self.depth) if self.depth else np.zeros((0, c, h, w), dtype)}
-        if self.name != "unlabeled":
-            arrays["y"] = np.stack(self.y) if self.y else np.zeros((0, h, w), np.uint8)
-        save_npz(out / f"{self.name}.npz", **arrays)
+        empty = {"rgb": ((3, h, w), np.uint8),
+                 "depth": ((c, h, w), np.uint8 if self.cfg.depth_encoding == "hha" else np.float32)}
+        if self.writer.labels_spec is not None:
+            empty["y"] = ((h, w), np.uint8)
+        self.writer.close(empty)
+
+
+def encoding_divisors(cfg: NyuPrepareConfig) -> dict[str, float]:
+    """Stored uint8 images are divided by 255 on reading; normalised depth is stored as float."""
+    return {"rgb": 255.0, **({"depth": 255.0} if cfg.depth_encoding == "hha" else {})}
 
 
 def _synthetic_source(cfg: NyuPrepareConfig, out: Path) -> NyuPrepareConfig:
@@ -106,7 +120,7 @@ def _synthetic_source(cfg: NyuPrepareConfig, out: Path) -> NyuPrepareConfig:
                                   "raw_dir": str(src / "raw"), "raw_truth_dir": str(src / "raw_truth")})
 
 
-def _labeled_from_mat(cfg: NyuPrepareConfig, builders: dict[str, _Builder]) -> None:
+def _labeled_from_mat(cfg: NyuPrepareConfig, builders: dict[str, SampleBuilder]) -> None:
     splits = read_split_indices(cfg.split_dir)
     with LabeledMat(cfg.mat_path) as mat:
         top = max(int(splits["train"].max(initial=0)), int(splits["test"].max(initial=0)))
@@ -122,7 +136,7 @@ def _labeled_from_mat(cfg: NyuPrepareConfig, builders: dict[str, _Builder]) -> N
                 builders[name].add(f"mat/{int(idx):04d}", [f"{cfg.mat_path}#{int(idx)}"], load)
 
 
-def _labeled_from_png(cfg: NyuPrepareConfig, builders: dict[str, _Builder]) -> None:
+def _labeled_from_png(cfg: NyuPrepareConfig, builders: dict[str, SampleBuilder]) -> None:
     for split, name in (("train", "labeled"), ("test", "test")):
         for s in scan_png_split(cfg.png_dir, split):
             def load(s=s):
@@ -133,7 +147,7 @@ def _labeled_from_png(cfg: NyuPrepareConfig, builders: dict[str, _Builder]) -> N
             builders[name].add(s.id, s.sources, load)
 
 
-def _unlabeled_from_raw(cfg: NyuPrepareConfig, b: _Builder) -> list[RawPair]:
+def _unlabeled_from_raw(cfg: NyuPrepareConfig, b: SampleBuilder) -> list[RawPair]:
     pairs = scan_raw(cfg.raw_dir, cfg.sync_tolerance_s)
     if cfg.max_unlabeled and len(pairs) > cfg.max_unlabeled:
         keep = np.unique(np.linspace(0, len(pairs) - 1, cfg.max_unlabeled).round().astype(int))
@@ -194,22 +208,27 @@ def prepare_nyu(source: Any, out_dir: str | Path) -> dict[str, Any]:
         cfg = _synthetic_source(cfg, out)
     cache = HHACache(cfg.hha_cache_dir if cfg.depth_encoding == "hha" else None)
     qlog = q.QuarantineLog()
-    builders = {name: _Builder(name, cfg, cache, qlog) for name in SPLITS}
+    builders = {name: SampleBuilder(name, cfg, cache, qlog, out) for name in SPLITS}
     (_labeled_from_png if cfg.source == "png" else _labeled_from_mat)(cfg, builders)
     pairs = _unlabeled_from_raw(cfg, builders["unlabeled"])
     truth = _unlabeled_truth(cfg, pairs, builders["unlabeled"].source_shape, qlog)
+    empty = [name for name, b in builders.items() if not b.ids]
+    if empty:
+        for b in builders.values():
+            b.writer.abort()
+        raise ValueError(f"prepare: no usable sample in split(s) {', '.join(empty)} "
+                         f"({len(qlog)} quarantined: {qlog.summary()['by_reason']}); nothing was written")
     for b in builders.values():
-        b.save(out)
+        b.close()
     truth_sha = None
-    (out / TRUTH_FILE).unlink(missing_ok=True)
+    shutil.rmtree(out / TRUTH_SPLIT, ignore_errors=True)
     if truth:
         ids = [sid for sid in builders["unlabeled"].ids if sid in truth]
         ys = np.stack([truth[sid] for sid in ids])
-        save_npz(out / TRUTH_FILE, ids=np.array(ids, dtype=str), y=ys)
+        write_split(out, TRUTH_SPLIT, ids, {}, ys, labels={"void": VOID})
         truth_sha = sha256_bytes(ys.tobytes())
     qlog.write(out)
-    ys = [y for name in ("labeled", "test") for y in builders[name].y]
-    present = sorted({int(c) for c in np.unique(np.stack(ys)) if c != VOID}) if ys else []
+    present = sorted(builders["labeled"].classes | builders["test"].classes)
     samples = {sid: row for b in builders.values() for sid, row in b.rows.items()}
     extra = {"config": cfg.model_dump(mode="json"), "num_classes": NUM_CLASSES, "classes": list(classes40()),
              "classes_present": present, "depth_encoding": cfg.depth_encoding,

@@ -5,6 +5,7 @@ a real label generation on disk, student training); seeds run in parallel proces
 """
 from __future__ import annotations
 
+import random
 import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -29,31 +30,42 @@ def _with_perturbation(params: Params, field: str, strength: float) -> Params:
     return params.with_active("student", perturbation=type(params.active("student").perturbation)(**{field: strength}))
 
 
-def run_seed(params: Params, seed: int, workdir: str, keep_models: bool = False) -> dict[str, Any]:
-    """All cells of Table 1 for one seed: {(pert, strength, method): accuracy}."""
+def authors_student_seeds(n: int) -> list[int]:
+    """The student seeds of the authors' notebook: ``random.seed(42)`` then ``randint(0, 100)``
+    per run (seed 94 comes up twice in the first ten; the notebook runs it twice)."""
+    rng = random.Random(42)
+    return [rng.randint(0, 100) for _ in range(n)]
+
+
+def run_seed(params: Params, seed: int, workdir: str, keep_models: bool = False,
+             teacher_seed: int | None = None) -> dict[str, Any]:
+    """All cells of Table 1 for one student seed: {(pert, strength, method): accuracy}.
+    The teacher is trained with ``teacher_seed`` (default: the same seed)."""
     import torch
 
-    from mkepipe.fileio import sha256_file
-    from mkepipe.experiments.twomoon.data import make_splits
     from mkepipe.experiments import create_experiment
+    from mkepipe.experiments.twomoon.data import make_splits
+    from mkepipe.fileio import sha256_file
     from mkepipe.labels import LabelStore
     from mkepipe.training.checkpoint import save_checkpoint
-    from mkepipe.training.runs import PseudoLabels, predict_logits, predict_probs, train_student, train_teacher
+    from mkepipe.training.runs import PseudoLabels, predict_probs, score, train_student, train_teacher
 
     torch.set_num_threads(1)
     exp = create_experiment("twomoon")
+    metric = exp.task.metric
+    teacher_seed = seed if teacher_seed is None else teacher_seed
     splits = make_splits(params.active("prepare"))
     test, unlabeled = splits["test"], splits["unlabeled"]
-    teacher, spec, _ = train_teacher(exp, params, splits["labeled"], seed=seed)
-    ckpt = save_checkpoint(Path(workdir) / f"teacher-{seed}.pt", teacher, spec, {"seed": seed})
-    probs = predict_probs(teacher, spec, unlabeled)
+    teacher, spec, _ = train_teacher(exp, params, splits["labeled"], seed=teacher_seed)
+    ckpt = save_checkpoint(Path(workdir) / f"teacher-{seed}.pt", teacher, spec, {"seed": teacher_seed})
+    probs = predict_probs(exp, teacher, spec, unlabeled)
     row = {sid: i for i, sid in enumerate(unlabeled.ids)}
     gen = LabelStore(Path(workdir) / f"labels-{seed}").write(
-        unlabeled.ids, lambda ids: probs[[row[s] for s in ids]], kind="hard", num_classes=exp.num_classes,
+        unlabeled.ids, lambda ids: probs[[row[s] for s in ids]], kind="hard", num_classes=exp.task.num_classes,
         teacher_hash=sha256_file(ckpt), dataset_hash="twomoon-in-memory", params={"kind": "hard"}, progress=False)
     ids, hard, _, _ = gen.arrays()
     labels = PseudoLabels(list(ids), hard)
-    cells: dict[str, float] = {"teacher": exp.score(predict_logits(teacher, spec, test), test.y)}
+    cells: dict[str, float] = {"teacher": score(exp, teacher, spec, test)[metric]}
     models: dict[str, Any] = {"teacher": (teacher, spec)}
     for pert, (field, strengths) in GRID.items():
         for strength in strengths:
@@ -64,22 +76,26 @@ def run_seed(params: Params, seed: int, workdir: str, keep_models: bool = False)
                 if strength == 0 and shared in cells:  # strength 0 is the same run for T1, T2, T3
                     cells[key] = cells[shared]
                     continue
-                truth = unlabeled.y if method == "mm_student_sup" else None
-                model, mspec, _ = train_student(exp, p, method, unlabeled=unlabeled, labels=labels, truth=truth, seed=seed)
-                cells[key] = exp.score(predict_logits(model, mspec, test), test.y)
+                truth = unlabeled if method == "mm_student_sup" else None
+                model, mspec, _ = train_student(exp, p, method, unlabeled=unlabeled, labels=labels, truth=truth,
+                                                seed=seed)
+                cells[key] = score(exp, model, mspec, test)[metric]
                 if keep_models and pert == "T1" and strength == 2.0:
                     models[method] = (model, mspec)
-    return {"seed": seed, "cells": cells, "models": models if keep_models else None}
+    return {"seed": seed, "teacher_seed": teacher_seed, "cells": cells, "models": models if keep_models else None}
 
 
 def table_rows(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Aggregate per-seed cells into the rows of ``table1.json``."""
     seeds = [r["seed"] for r in results]
+    teacher_seeds = sorted({r["teacher_seed"] for r in results})
 
     def row(pert: str, strength: float, method: str, key: str, paper: float) -> dict[str, Any]:
         acc = np.array([r["cells"][key] for r in results])
-        return {"perturbation": pert, "strength": strength, "method": method, "accuracy_mean": round(float(acc.mean()), 2),
-                "accuracy_std": round(float(acc.std()), 2), "seeds": seeds, "paper": paper}
+        return {"perturbation": pert, "strength": strength, "method": method,
+                "accuracy_mean": round(float(acc.mean()), 2), "accuracy_std": round(float(acc.std()), 2),
+                "accuracy_per_seed": [round(float(a), 2) for a in acc], "seeds": seeds,
+                "teacher_seeds": teacher_seeds, "paper": paper}
 
     rows = [row("none", 0.0, "teacher", "teacher", PAPER_TEACHER)]
     for pert, (_, strengths) in GRID.items():
@@ -89,47 +105,63 @@ def table_rows(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
+PROTOCOLS = ("authors", "per-seed")
+AUTHORS_TEACHER_SEED = 39  # the notebook's `train(39, ...)` for the teacher
+
+
 def reproduce(experiment: str, seeds: int = 10, out_dir: Path | None = None, params_path: str | Path = "params.yaml",
-              workers: int = 2) -> list[dict[str, Any]]:
-    """Run Table 1 over ``seeds`` seeds; write table1.json, table1.md and fig3_boundaries.png."""
+              workers: int = 2, protocol: str | None = None) -> list[dict[str, Any]]:
+    """Run Table 1 over ``seeds`` runs; write table1.json, table1.md and fig3_boundaries.png.
+
+    ``protocol="authors"`` (default), as in the authors' notebook: one teacher (seed 39),
+    students over the seeds :func:`authors_student_seeds` draws. ``"per-seed"``: seeds
+    0..n-1, each training its own teacher.
+    """
     from rich.progress import Progress
 
-    from mkepipe.evaluation.plots import decision_boundaries
     from mkepipe.evaluation.reports import write_json
     from mkepipe.summary import print_table1, table1_markdown
 
-    if experiment != "twomoon":
-        raise ValueError(f"no paper table is wired for {experiment!r}; available: twomoon")
-    params = load_params(params_path) if Path(params_path).exists() else default_params()
-    params = params.model_copy(update={"experiment": "twomoon"})
+    protocol = protocol or "authors"
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"unknown TwoMoon protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
+    params = load_params(params_path) if Path(params_path).exists() else default_params(experiment)
+    params = params.model_copy(update={"experiment": experiment})
     out_dir = Path(out_dir or Path("reports") / experiment)
+    student_seeds = authors_student_seeds(seeds) if protocol == "authors" else list(range(seeds))
+    teacher_seeds = [AUTHORS_TEACHER_SEED if protocol == "authors" else s for s in student_seeds]
     results = []
     with tempfile.TemporaryDirectory(prefix="mke-reproduce-") as work, Progress(transient=True) as bar:
-        task = bar.add_task(f"Table 1 over {seeds} seeds", total=seeds)
-        first = run_seed(params, 0, work, keep_models=True)
+        task = bar.add_task(f"Table 1 over {seeds} runs ({protocol} protocol)", total=seeds)
+        first = run_seed(params, student_seeds[0], work, keep_models=True, teacher_seed=teacher_seeds[0])
         results.append(first)
         bar.advance(task)
+        rest = len(student_seeds) - 1
         with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
-            for res in pool.map(run_seed, [params] * (seeds - 1), range(1, seeds), [work] * (seeds - 1)):
+            for res in pool.map(run_seed, [params] * rest, student_seeds[1:], [work] * rest, [False] * rest,
+                                teacher_seeds[1:]):
                 results.append(res)
                 bar.advance(task)
     rows = table_rows(results)
     write_json(out_dir / "table1.json", rows)
     (out_dir / "table1.md").write_text(table1_markdown(rows))
-    from mkepipe.experiments.twomoon.data import make_splits
-
-    test = make_splits(params.active("prepare"))["test"]
-    points = np.concatenate([test.modalities["alpha"], test.modalities["beta"]], 1)
-    panels = [(title, *_model_and_inputs(first["models"][key])) for title, key in
-              (("UM teacher", "teacher"), ("UM student (T1, v0=2)", "um_student"), ("MM student (T1, v0=2)", "mm_student"))]
-    decision_boundaries(out_dir / "fig3_boundaries.png", panels, points, test.y,
-                        params.active("evaluate").grid_resolution)
+    _figure(out_dir / "fig3_boundaries.png", params, first["models"])
     print_table1(rows)
     print(f"wrote {out_dir / 'table1.json'}, {out_dir / 'table1.md'}, {out_dir / 'fig3_boundaries.png'}")
     return rows
 
 
+def _figure(path: Path, params: Params, models: dict[str, Any]) -> None:
+    """Paper Fig. 3: decision boundaries of the first run's teacher and T1 v0 = 2 students."""
+    from mkepipe.evaluation.plots import decision_boundaries
+    from mkepipe.experiments import create_experiment
+    from mkepipe.experiments.twomoon.data import make_splits
 
-def _model_and_inputs(entry: tuple) -> tuple:
-    model, spec = entry
-    return model, spec.modalities
+    exp = create_experiment("twomoon")
+    test = make_splits(params.active("prepare"))["test"]
+    points = np.concatenate([test.modalities["alpha"], test.modalities["beta"]], 1)
+    panels = [(title, models[key][0], models[key][1].modalities) for title, key in
+              (("UM teacher", "teacher"), ("UM student (T1, v0=2)", "um_student"),
+               ("MM student (T1, v0=2)", "mm_student"))]
+    decision_boundaries(path, panels, points, test.y, exp.task, params.active("evaluate").grid_resolution,
+                        axes=exp.multimodal)
