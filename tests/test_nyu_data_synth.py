@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 
 import numpy as np
@@ -10,8 +11,10 @@ from sklearn.tree import DecisionTreeClassifier
 
 from mkepipe.data.split import DiskSplit as load_split
 from mkepipe.experiments.nyu.prepare import prepare_nyu
-from mkepipe.experiments.nyu.synth import write_synthetic_nyu
-from mkepipe.experiments.nyu._layout import CLASSES
+from mkepipe.experiments.nyu.synth import frame_lights, _rng, render_frame, write_synthetic_nyu
+from mkepipe.experiments.nyu._layout import CLASSES, camera_path, sample_room
+from mkepipe.experiments.nyu._render import cast, smooth_noise
+from mkepipe.experiments.nyu.hha import NYU_RGB
 from mkepipe.experiments.nyu.classes import class_id40, lut894to40
 from mkepipe.experiments.nyu.cli import add_parser
 from mkepipe.experiments.nyu.labeled_mat import LabeledMat, read_split_indices
@@ -124,3 +127,80 @@ def test_class_affinity_ties_materials_to_classes(affinity):
         assert typical == surfaces
     else:
         assert typical < surfaces / 2
+
+
+TINY = {"n_labeled": 3, "n_test": 2, "n_scenes": 2, "frames_per_scene": 3, "height": 48, "width": 64, "seed": 5,
+        "rgb_drop": 0.2}
+MATERIAL_DIGEST = "754fb113da4b3418ad7f1c3aae331c9832edaf6d4f73d93ae68519145260add4"  # TINY, before `appearance`
+
+
+def _digest(out, parts=("rgb", "depth", "labels")) -> str:
+    """sha256 over the raw frames' files and the .mat frames' arrays (``parts`` of them)."""
+    suffixes = {"rgb": (".ppm",), "depth": (".pgm",), "labels": (".png",)}
+    h = hashlib.sha256()
+    files = sorted((out / "raw").rglob("*")) + sorted((out / "raw_truth").rglob("*.png"))
+    for p in files:
+        if p.suffix in sum((suffixes[k] for k in parts), ()):
+            h.update(p.read_bytes())
+    with LabeledMat(out / "nyu_depth_v2_labeled.mat") as mat:
+        for i in range(1, len(mat) + 1):
+            f = mat.frame(i)
+            h.update(b"".join(getattr(f, k).tobytes() for k in parts))
+    return h.hexdigest()
+
+
+def test_material_appearance_is_byte_identical_to_the_old_generator(tmp_path):
+    write_synthetic_nyu(tmp_path, **TINY, appearance="material")
+    assert _digest(tmp_path) == MATERIAL_DIGEST
+
+
+def test_illumination_is_deterministic_and_leaves_depth_and_labels_alone(tmp_path):
+    a, b, m = tmp_path / "a", tmp_path / "b", tmp_path / "m"
+    write_synthetic_nyu(a, **TINY)
+    write_synthetic_nyu(b, **TINY, appearance="illumination")
+    write_synthetic_nyu(m, **TINY, appearance="material")
+    assert json.loads((a / "synth.json").read_text())["appearance"] == "illumination"
+    assert _digest(a) == _digest(b)
+    assert _digest(a, ("depth", "labels")) == _digest(m, ("depth", "labels"))  # depth, its holes, truth
+    assert _digest(a, ("rgb",)) != _digest(m, ("rgb",))
+    with pytest.raises(ValueError, match="appearance"):
+        write_synthetic_nyu(tmp_path / "x", **TINY, appearance="sunny")
+
+
+def _scene(mode: str, scene: int, shape=(60, 80)) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """(rgb, depth, surface index) of a raw scene's four frames, drawn as the generator draws them."""
+    rng = _rng(0, "raw", scene)
+    room, light, _ = sample_room(rng, palette_size=3, class_affinity=0.8)
+    lights = frame_lights(mode, _rng(0, "raw_light", scene), light)
+    noise, frames = smooth_noise(_rng(0, "noise")), []
+    for cam in camera_path(rng, room.size, 4):
+        rgb, depth, _, _ = render_frame(room, light, cam, shape, rng, noise, next(lights))
+        frames.append((rgb / 255.0, depth, cast(room, cam, NYU_RGB.scaled(*shape), shape).surface))
+    return frames
+
+
+def test_illumination_moves_a_surfaces_colour_between_frames_but_not_its_depth():
+    drift = {"material": [], "illumination": []}
+    for scene in range(4):
+        frames = {mode: _scene(mode, scene) for mode in drift}
+        for (_, d_mat, _), (_, d_ill, _) in zip(frames["material"], frames["illumination"]):
+            assert np.array_equal(d_mat, d_ill)  # same camera, same depth and depth noise
+        for mode, views in frames.items():
+            for sid in np.unique(views[0][2]):
+                seen = [rgb[surface == sid].mean(axis=0) for rgb, _, surface in views if (surface == sid).sum() > 30]
+                if len(seen) > 1:  # the std over frames of the surface's mean colour
+                    drift[mode].append(np.linalg.norm(np.std(seen, axis=0)))
+    ill, mat = np.mean(drift["illumination"]), np.mean(drift["material"])
+    assert ill > 2 * mat, (ill, mat)
+
+
+def test_prepare_regenerates_when_the_appearance_changes(tmp_path):
+    synth = {**TINY, "n_scenes": 1, "rgb_drop": 0.0}
+    cfg = {"height": 24, "width": 32, "hha_cache_dir": None, "synthetic": {**synth, "appearance": "material"}}
+    prepare_nyu(cfg, tmp_path)
+    with np.load(tmp_path / "labeled.npz") as z:
+        rgb_m, depth_m = z["rgb"], z["depth"]
+    prepare_nyu({**cfg, "synthetic": synth}, tmp_path)
+    assert json.loads((tmp_path / "source" / "synth.json").read_text())["appearance"] == "illumination"
+    with np.load(tmp_path / "labeled.npz") as z:
+        assert not np.array_equal(z["rgb"], rgb_m) and np.array_equal(z["depth"], depth_m)

@@ -8,27 +8,33 @@ material from a small per-scene palette drawn *independently of the class*, so f
 table, bed and wall often share one colour and texture; classes differ in geometry
 instead (height of horizontal surfaces, orientation, protrusion from walls); and
 lighting — a random light direction, exposure, white balance and shadow bands that
-cross object boundaries — changes the colours but not the geometry.
+cross object boundaries — changes the colours but not the geometry. In the
+``illumination`` appearance the lighting also changes from frame to frame
+(:func:`sample_room_lights`, :func:`sample_frame_light`).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
-from mkepipe.experiments.nyu._render import Box, Camera, Lighting, Material, Room
+from mkepipe.experiments.nyu._render import Box, Camera, DirectLight, FrameLight, Lighting, Material, Room, cct_rgb
 from mkepipe.experiments.nyu.classes import class_id40, raw_ids_of40
 
-PALETTE = [  # shared by every class; chosen per surface at random
+VARNISH, GLAZE = 40.0, 150.0  # Blinn-Phong exponents: varnished wood (soft sheen), glazed ceramic (sharp)
+PALETTE = [  # shared by every class; chosen per surface at random. Paint, fabric and paper are matte
     Material((0.86, 0.85, 0.82), "plain"), Material((0.78, 0.70, 0.58), "plain"),
-    Material((0.72, 0.55, 0.35), "wood"), Material((0.42, 0.28, 0.17), "wood"),
+    Material((0.72, 0.55, 0.35), "wood", shininess=VARNISH), Material((0.42, 0.28, 0.17), "wood", shininess=VARNISH),
     Material((0.55, 0.55, 0.58), "fabric"), Material((0.32, 0.42, 0.62), "fabric"),
-    Material((0.70, 0.44, 0.32), "tiles"), Material((0.66, 0.66, 0.66), "tiles"),
+    Material((0.70, 0.44, 0.32), "tiles", shininess=GLAZE), Material((0.66, 0.66, 0.66), "tiles", shininess=GLAZE),
     Material((0.47, 0.60, 0.47), "stripes"), Material((0.88, 0.80, 0.66), "stripes"),
 ]
 TYPICAL = {"wall": 0, "ceiling": 1, "cabinet": 2, "floor": 3, "sofa": 4, "bed": 5, "night stand": 6, "door": 7,
            "chair": 8, "table": 9}  # PALETTE index of each class's typical material
 PAINTING = len(PALETTE)
 GLASS = PAINTING + 1
-MATERIALS = PALETTE + [Material((0.5, 0.5, 0.5), "painting"), Material((0.80, 0.88, 0.98), "plain", emissive=0.7)]
+MATERIALS = PALETTE + [Material((0.5, 0.5, 0.5), "painting", shininess=VARNISH),
+                       Material((0.80, 0.88, 0.98), "plain", emissive=0.7)]
 
 SCENE_TYPES = ("bedroom", "living_room", "dining_room", "office")
 CLASSES = ("wall", "floor", "ceiling", "cabinet", "bed", "chair", "sofa", "table", "door", "window",
@@ -214,6 +220,54 @@ def sample_lighting(rng: np.random.Generator, size: np.ndarray) -> Lighting:
                     light=np.array([np.cos(el) * np.cos(az), np.sin(el), np.cos(el) * np.sin(az)]),
                     intensity=float(rng.uniform(0.3, 0.8)), bands=bands, exposure=float(rng.uniform(0.65, 1.35)),
                     white=1.0 + rng.uniform(-0.12, 0.12, size=3))
+
+
+DAYLIGHT_K, LAMP_K = (5000.0, 6500.0), (2700.0, 3500.0)  # colour temperatures: sky and sun; tungsten and warm LED
+PAN_CHANCE, PAN_DEG_S = 0.05, (15.0, 60.0)  # share of frames taken during a quick pan, and its angular speed
+
+
+@dataclass
+class RoomLights:
+    """The lights of one room in the ``illumination`` appearance (constant over its frames)."""
+
+    light: Lighting  # the room's own draw: daylight direction and strength, ambient share, bands
+    daylight: np.ndarray  # (3,) colour of the light from the windows
+    lamp: DirectLight  # a ceiling or floor lamp: fixed direction, strength and colour
+    band_distance: np.ndarray  # metres from each shadow band's occluder to the surfaces it darkens
+
+
+def sample_room_lights(rng: np.random.Generator, light: Lighting) -> RoomLights:
+    """Add a warm lamp to the room's daylight (``light``) and fix the lights' colours."""
+    el, az = rng.uniform(np.radians(45), np.radians(85)), rng.uniform(0, 2 * np.pi)
+    lamp = DirectLight(np.array([np.cos(el) * np.cos(az), np.sin(el), np.cos(el) * np.sin(az)]),
+                       cct_rgb(rng.uniform(*LAMP_K)) * rng.uniform(0.1, 0.5))
+    return RoomLights(light, cct_rgb(rng.uniform(*DAYLIGHT_K)), lamp,
+                      rng.uniform(1.0, 3.0, size=len(light.bands)))
+
+
+def _turn(v: np.ndarray, d_azimuth: float, d_elevation: float) -> np.ndarray:
+    el = np.clip(np.arcsin(v[1]) + d_elevation, np.radians(10), np.radians(85))
+    az = np.arctan2(v[2], v[0]) + d_azimuth
+    return np.array([np.cos(el) * np.cos(az), np.sin(el), np.cos(el) * np.sin(az)])
+
+
+def sample_frame_light(rng: np.random.Generator, room: RoomLights) -> FrameLight:
+    """One frame's lights. The sun's direct beam changes strength (clouds) and direction
+    (its course over a recording session), and its shadow bands move with it; the lamp
+    stays. Indirect light is a share (``Lighting.ambient``) of the lamp and the clear-sky
+    daylight: a cloud dims the beam, but the skylight it scatters keeps the room lit.
+    A few frames are taken during a quick pan (motion blur)."""
+    base = room.light
+    cloud = rng.uniform(0.2, 1.0)  # share of the direct sunlight that a passing cloud lets through
+    d_az, d_el = np.radians(rng.uniform(-10, 10)), np.radians(rng.uniform(-5, 5))  # ~40 min of the sun's course
+    direction = _turn(base.light, d_az, d_el)
+    # an occluder `dist` metres up the beam from its shadow: the shadow moves by dist × (old − new direction)
+    bands = [(normal, centre + dist * float(normal @ (base.light - direction)), half, dark)
+             for (normal, centre, half, dark), dist in zip(base.bands, room.band_distance)]
+    daylight = DirectLight(direction, room.daylight * base.intensity * cloud, bands)
+    ambient = base.ambient * (room.daylight * base.intensity + room.lamp.radiance)  # skylight stays under a cloud
+    pan = float(rng.uniform(*PAN_DEG_S)) if rng.random() < PAN_CHANCE else 0.0
+    return FrameLight(ambient, [daylight, room.lamp], pan)
 
 
 def sample_camera(rng: np.random.Generator, size: np.ndarray) -> Camera:

@@ -4,6 +4,11 @@ World coordinates in metres: x across the room, y up (floor at 0), z away from t
 entrance wall. A room is the inside of one box; furniture and wall fixtures are
 axis-aligned boxes. Rays leave a pinhole camera with the NYU intrinsics, so the hit
 distance along a ray with unit camera-z component *is* the depth Z of the Kinect.
+
+Two shading models: :func:`shade` (the ``material`` appearance: one light per room,
+world-fixed shadow bands) and :func:`shade_lit` (the ``illumination`` appearance: a
+:class:`FrameLight` per frame with distant lights, shadow rays towards them and
+highlights on glossy finishes).
 """
 from __future__ import annotations
 
@@ -138,6 +143,7 @@ class Material:
     colour: tuple[float, float, float]
     texture: str  # plain | wood | tiles | fabric | stripes | painting
     emissive: float = 0.0  # share of the brightness that ignores the lighting (windows)
+    shininess: float = 0.0  # Blinn-Phong exponent of a glossy finish (varnish, glaze); 0 = matte
 
 
 @dataclass
@@ -148,6 +154,45 @@ class Lighting:
     bands: list[tuple[np.ndarray, float, float, float]]  # (unit normal, centre, half width, darkness)
     exposure: float
     white: np.ndarray  # per-channel gain
+
+
+@dataclass
+class DirectLight:
+    """A distant light in one frame: daylight through a window, or a lamp across the room."""
+
+    direction: np.ndarray  # unit vector towards the light
+    radiance: np.ndarray  # (3,) colour × strength, in the units of ``Lighting.intensity``
+    bands: list[tuple[np.ndarray, float, float, float]] = field(default_factory=list)  # occluders outside the boxes
+
+
+@dataclass
+class FrameLight:
+    """Everything of the ``illumination`` appearance that changes from frame to frame."""
+
+    ambient: np.ndarray  # (3,) indirect light: the direct lights bounced around the room
+    lights: list[DirectLight]
+    pan: float = 0.0  # camera pan speed during the exposure in degrees per second (motion blur)
+
+
+def cct_rgb(kelvin: float) -> np.ndarray:
+    """Linear sRGB of a Planckian light of colour temperature ``kelvin`` (1667–25000 K), luminance 1.
+
+    Chromaticity from Kang et al. (2002)'s cubic fits of the Planckian locus, then XYZ → linear sRGB.
+    """
+    t = float(kelvin)
+    if t <= 4000:
+        x = -0.2661239e9 / t ** 3 - 0.2343589e6 / t ** 2 + 0.8776956e3 / t + 0.179910
+    else:
+        x = -3.0258469e9 / t ** 3 + 2.1070379e6 / t ** 2 + 0.2226347e3 / t + 0.240390
+    if t <= 2222:
+        y = -1.1063814 * x ** 3 - 1.34811020 * x ** 2 + 2.18555832 * x - 0.20219683
+    elif t <= 4000:
+        y = -0.9549476 * x ** 3 - 1.37418593 * x ** 2 + 2.09137015 * x - 0.16748867
+    else:
+        y = 3.0817580 * x ** 3 - 5.87338670 * x ** 2 + 3.75112997 * x - 0.37001483
+    xyz = np.array([x / y, 1.0, (1.0 - x - y) / y])
+    srgb = np.array([[3.2406, -1.5372, -0.4986], [-0.9689, 1.8758, 0.0415], [0.0557, -0.2040, 1.0570]])
+    return np.clip(srgb @ xyz, 0.0, None)
 
 
 def smooth_noise(rng: np.random.Generator, size: int = 256, blur: int = 4) -> np.ndarray:
@@ -185,6 +230,22 @@ def _dot3(a: np.ndarray, v: np.ndarray) -> np.ndarray:
     return a[..., 0] * np.float32(v[0]) + a[..., 1] * np.float32(v[1]) + a[..., 2] * np.float32(v[2])
 
 
+def _face_coords(hits: Hits) -> tuple[np.ndarray, np.ndarray]:
+    """In-plane coordinates (s, t) of every hit point on its axis-aligned face."""
+    axis = np.abs(hits.normal).argmax(axis=2)
+    p = hits.point
+    return np.choose(axis, [p[..., 2], p[..., 0], p[..., 0]]), np.choose(axis, [p[..., 1], p[..., 2], p[..., 1]])
+
+
+def _band_shadow(p: np.ndarray, bands: list[tuple[np.ndarray, float, float, float]]) -> np.ndarray:
+    """Share of a light left by soft shadow bands (a plane's normal, centre, half width, darkness)."""
+    shadow = np.ones(p.shape[:-1], np.float32)
+    for normal, centre, half, dark in bands:
+        dist = np.abs(_dot3(p, normal) - centre)
+        shadow *= 1.0 - dark * np.clip((half + 0.08 - dist) / 0.16, 0.0, 1.0)
+    return shadow
+
+
 def shade(hits: Hits, room: Room, materials: list[Material], light: Lighting, noise: np.ndarray,
           gains: np.ndarray) -> np.ndarray:
     """Linear RGB in [0, ~1.5]: material colour × texture × (ambient + diffuse) × shadow bands.
@@ -193,16 +254,10 @@ def shade(hits: Hits, room: Room, materials: list[Material], light: Lighting, no
     """
     h, w = hits.depth.shape
     material = surface_table(room, "material")[hits.surface]
-    axis = np.abs(hits.normal).argmax(axis=2)
-    p = hits.point
-    s = np.choose(axis, [p[..., 2], p[..., 0], p[..., 0]])  # in-plane coordinates of the face
-    t = np.choose(axis, [p[..., 1], p[..., 2], p[..., 1]])
+    s, t = _face_coords(hits)
     rgb = np.zeros((h, w, 3), np.float32)
     diffuse = light.ambient + light.intensity * np.clip(_dot3(hits.normal, light.light), 0, None)
-    shadow = np.ones((h, w), np.float32)
-    for normal, centre, half, dark in light.bands:
-        dist = np.abs(_dot3(p, normal) - centre)
-        shadow *= 1.0 - dark * np.clip((half + 0.08 - dist) / 0.16, 0.0, 1.0)
+    shadow = _band_shadow(hits.point, light.bands)
     for m in np.unique(material):
         mask = material == m
         mat = materials[m]
@@ -211,3 +266,89 @@ def shade(hits: Hits, room: Room, materials: list[Material], light: Lighting, no
         rgb[mask] = np.asarray(mat.colour, np.float32) * tex * lit[:, None]
     rgb *= gains[hits.surface][:, :, None]
     return rgb * light.exposure * light.white.astype(np.float32)
+
+
+def _box_corners(box: Box) -> np.ndarray:
+    return np.array([[x, y, z] for x in (box.lo[0], box.hi[0]) for y in (box.lo[1], box.hi[1])
+                     for z in (box.lo[2], box.hi[2])], np.float32)
+
+
+def light_visibility(room: Room, points: np.ndarray, direction: np.ndarray) -> np.ndarray:
+    """(N,) bool: whether the shadow ray from each of the (3, N) ``points`` (nudged off
+    their surfaces) towards a distant light misses every box. Room faces do not
+    occlude: the light is inside the room, or enters through them.
+
+    Only the points whose projection along the light falls inside a box's projected
+    bounding rectangle are ray-tested against that box, so a frame costs little more
+    than a few passes over its pixels.
+    """
+    direction = np.asarray(direction, np.float32)
+    u = np.cross(direction, [0.0, 1.0, 0.0] if abs(direction[1]) < 0.9 else [1.0, 0.0, 0.0]).astype(np.float32)
+    u /= np.linalg.norm(u)
+    v = np.cross(direction, u).astype(np.float32)
+    pu, pv = u @ points, v @ points  # coordinates on a plane across the light
+    lit = np.ones(points.shape[1], bool)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        inv = np.float32(1.0) / direction
+        for box in room.boxes:
+            cu, cv = _box_corners(box) @ u, _box_corners(box) @ v
+            idx = np.flatnonzero((pu >= cu.min()) & (pu <= cu.max()) & (pv >= cv.min()) & (pv <= cv.max()) & lit)
+            if not idx.size:
+                continue
+            near, far = np.full(idx.size, -np.inf, np.float32), np.full(idx.size, np.inf, np.float32)
+            for a in range(3):
+                q = points[a, idx]
+                t1, t2 = (np.float32(box.lo[a]) - q) * inv[a], (np.float32(box.hi[a]) - q) * inv[a]
+                near, far = np.maximum(near, np.minimum(t1, t2)), np.minimum(far, np.maximum(t1, t2))
+            lit[idx[(near <= far) & (far > 0)]] = False
+    return lit
+
+
+F0_DIELECTRIC = 0.04  # normal-incidence reflectance of varnish, glaze, glass (refractive index ~1.5)
+
+
+def _unit_rows(a: np.ndarray) -> np.ndarray:
+    return a / np.sqrt(np.einsum("ij,ij->i", a, a))[:, None]
+
+
+def shade_lit(hits: Hits, room: Room, materials: list[Material], frame: FrameLight, noise: np.ndarray,
+              gains: np.ndarray, eye: np.ndarray) -> np.ndarray:
+    """Linear RGB of the ``illumination`` appearance, seen from ``eye`` (the camera centre).
+
+    Diffuse: albedo × (ambient + Σ lights' radiance × cos × visibility), visibility from
+    shadow rays and the lights' shadow bands. Glossy finishes add each light's
+    reflection in the light's own colour: normalised Blinn-Phong, (s + 8)/8 · (n·h)^s,
+    times Schlick's Fresnel term with F0 = 0.04 (relative to a white Lambertian
+    surface under the same light). Windows keep their own light, as in :func:`shade`.
+    """
+    h, w = hits.depth.shape
+    material = surface_table(room, "material")[hits.surface].ravel()
+    s, t = (c.ravel() for c in _face_coords(hits))
+    point, normal = hits.point.reshape(-1, 3), hits.normal.reshape(-1, 3)
+    shininess = np.array([m.shininess for m in materials], np.float32)[material]
+    glossy = np.flatnonzero(shininess > 0)
+    view = _unit_rows(np.asarray(eye, np.float32) - point[glossy])
+    irradiance = np.tile(np.asarray(frame.ambient, np.float32), (h * w, 1))
+    highlight = np.zeros((h * w, 3), np.float32)
+    nudged = np.ascontiguousarray((point + np.float32(2e-3) * normal).T)  # off the surface: no self-shadowing
+    for light in frame.lights:
+        direction = np.asarray(light.direction, np.float32)
+        radiance = np.asarray(light.radiance, np.float32)
+        reach = np.clip(normal @ direction, 0, None)
+        facing = np.flatnonzero(reach > 0)
+        reach[facing] *= light_visibility(room, nudged[:, facing], direction)
+        reach *= _band_shadow(point, light.bands)
+        irradiance += reach[:, None] * radiance
+        half = _unit_rows(view + direction)
+        nh = np.clip(np.einsum("ij,ij->i", normal[glossy], half), 0, 1)
+        fresnel = F0_DIELECTRIC + (1 - F0_DIELECTRIC) * (1 - np.clip(np.einsum("ij,ij->i", view, half), 0, 1)) ** 5
+        s_g = shininess[glossy]
+        highlight[glossy] += ((s_g + 8) / 8 * nh ** s_g * fresnel * reach[glossy])[:, None] * radiance
+    rgb = np.zeros((h * w, 3), np.float32)
+    for m in np.unique(material):
+        mask = material == m
+        mat = materials[m]
+        tex = _texture(mat.texture, s[mask], t[mask], noise)
+        lit = (1 - mat.emissive) * irradiance[mask] + mat.emissive
+        rgb[mask] = np.asarray(mat.colour, np.float32) * tex * lit
+    return (rgb * gains[hits.surface.ravel()][:, None] + highlight).reshape(h, w, 3)
