@@ -3,8 +3,9 @@
 Runs the pipeline's stage functions (prepare once; per seed: teacher, pseudo labels,
 students with every baseline and the hard-label ablation, evaluation, promotion; then
 round 2, taught by what round 1 promoted: its student, or the teacher again) and prints
-mean ± std test mIoU per method, the teacher's pseudo-label mIoU on D_u, each round's
-promotion verdict and the acceptance checks of issue 4. Writes JSON.
+mean ± std test mIoU per method, the teacher's pseudo-label mIoU on D_u, the MM student's
+expansion diagnostics (correction rate on D_u), each round's promotion verdict (decided on
+validation data) and the acceptance checks of issue 12. Writes JSON.
 
     python bench/nyu_quality.py [--seeds 3] [-S student.nyu.epochs=10 ...] [--out FILE]
 """
@@ -28,12 +29,14 @@ from mkepipe.config import parse_params  # noqa: E402
 
 PAPER = {"teacher": 44.15, "um_student": 46.13, "noisy_student": 47.68, "mm_student_noreg": 46.14, "mm_student": 48.88}
 ORDER = ("teacher", "um_student", "noisy_student", "mm_student_noreg", "mm_student", "mm_student-hard",
-         "mm_student_sup", "pseudo_labels")
+         "mm_student_sup", "pseudo_labels", "teacher_val", "mm_student_val", "correction_rate", "corruption_rate",
+         "disagreement_rate")
 
 
 def run_seed(params, data: Path, work: Path) -> tuple[dict[str, dict[str, float]], dict[str, float], dict[str, bool]]:
-    """Test mIoU per round and method, seconds per stage, and whether each round's student
-    was promoted to the next round's teacher."""
+    """Test mIoU per round and method (plus the MM student's correction rate on D_u),
+    seconds per stage, and whether each round's student was promoted to the next round's
+    teacher."""
     models = work / "models"
     seconds: dict[str, float] = {}
     promoted: dict[str, bool] = {}
@@ -57,6 +60,10 @@ def run_seed(params, data: Path, work: Path) -> tuple[dict[str, dict[str, float]
                                   models / f"teacher-after-round{r.id}.pt", report / "promotion.json")
         promoted[f"round{r.id}"] = decision.promote
         out[f"round{r.id}"] = {k: v["miou"] for k, v in m["details"].items()}
+        out[f"round{r.id}"].update({f"{k}_val": v["miou"] for k, v in m["validation"].items()})
+        for key in ("correction_rate", "corruption_rate", "disagreement_rate"):
+            if key in m:
+                out[f"round{r.id}"][key] = m[key]
     return out, seconds, promoted
 
 
@@ -107,11 +114,12 @@ def main() -> None:
             if vals:
                 table[rnd][method] = {"mean": float(np.mean(vals)), "std": float(np.std(vals)), "values": vals}
     r1 = {k: v["mean"] for k, v in table["round1"].items()}
-    checks = {
-        "mm >= teacher + 5": r1["mm_student"] >= r1["teacher"] + 5,
-        "mm >= noisy + 2": r1["mm_student"] >= r1["noisy_student"] + 2,
-        "mm >= mm_noreg": r1["mm_student"] >= r1["mm_student_noreg"],
-        "soft >= hard": r1["mm_student"] >= r1.get("mm_student-hard", float("-inf")),
+    nan = float("nan")
+    checks = {  # issue 12's acceptance (NaN: the method was not trained, so the check fails)
+        "mm >= teacher + 4": r1["mm_student"] >= r1["teacher"] + 4,
+        "mm >= noisy + 1": r1["mm_student"] >= r1.get("noisy_student", nan) + 1,
+        "mm >= mm_noreg + 1": r1["mm_student"] >= r1.get("mm_student_noreg", nan) + 1,
+        "correction rate > 50": r1.get("correction_rate", nan) > 50,
     }
     result = {"seeds": args.seeds, "overrides": args.overrides, "seconds": time.perf_counter() - t0,
               "prepare_seconds": prepare_s, "stage_seconds": timings, "promoted": promotions, "miou": table,

@@ -2,9 +2,10 @@
 
 * pseudo-labeling: ``stages.pseudolabel``'s path (teacher forward + softmax + label
   store, soft labels, compact encoding) vs a bare ``model(x)`` loop — images/s, ratio;
-* student training: ``mkepipe.training.loop.fit`` with the MM student's train step vs a
-  bare loop (same model, batches, flip+scale and loss) — images/s, ratio; plus the bare
-  loop without augmentation, to show what flip+scale costs.
+* student training: ``mkepipe.training.loop.fit`` with the MM student's train step, its
+  inputs and soft labels read from disk by id, vs a bare loop on the same tensors in memory
+  (same model, batches, flip+scale and loss) — images/s, ratio; plus the bare loop without
+  augmentation, to show what flip+scale costs.
 All in one run; prints and writes JSON.
 
     python bench/nyu_throughput.py [--images 64] [--out bench/results/nyu_throughput.json]
@@ -25,78 +26,82 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from mkepipe.config import load_params  # noqa: E402
+from mkepipe.data.split import DiskSplit, write_split  # noqa: E402
 from mkepipe.experiments import create_experiment  # noqa: E402
 from mkepipe.labels import LabelStore  # noqa: E402
-from mkepipe.losses import pseudo_label_loss  # noqa: E402
 from mkepipe.perturb_dense import random_flip_scale  # noqa: E402
+from mkepipe.training.data import Part, PseudoTargets, TrainingSet, batches  # noqa: E402
 from mkepipe.training.loop import fit  # noqa: E402
 from mkepipe.training.methods import METHODS  # noqa: E402
-from mkepipe.training.runs import Batches, predict_probs  # noqa: E402
+from mkepipe.training.runs import predict_probs  # noqa: E402
 
 
-def synthetic_split(n: int, h: int, w: int, seed: int = 0):
-    from mkepipe.data.split import Split
-
+def synthetic_split(root: Path, n: int, h: int, w: int, seed: int = 0) -> DiskSplit:
+    """``n`` random RGB + HHA frames in the prepared on-disk format (uint8, read as [0, 1])."""
     rng = np.random.default_rng(seed)
-    mods = {"rgb": rng.random((n, 3, h, w), dtype=np.float32), "depth": rng.random((n, 3, h, w), dtype=np.float32)}
-    return Split([f"u{i:05d}" for i in range(n)], mods)
+    mods = {m: rng.integers(0, 256, (n, 3, h, w), dtype=np.uint8) for m in ("rgb", "depth")}
+    write_split(root, "unlabeled", [f"u{i:05d}" for i in range(n)], mods, divide={"rgb": 255.0, "depth": 255.0})
+    return DiskSplit(root, "unlabeled")
 
 
-def bench_labeling(exp, params, split, batch: int) -> dict:
+def bench_labeling(exp, params, split, batch: int, root: Path) -> dict:
     cfg = params.active("teacher")
     spec = exp.model_spec("teacher", cfg, cfg.perturbation, split.channels())
     model = spec.build().eval()
     x = split.inputs(spec.modalities)
     with torch.no_grad():
-        model(x[:batch])  # warm-up
+        model({m: v[:batch] for m, v in x.items()})  # warm-up
         t0 = time.perf_counter()
-        for i in range(0, len(x), batch):
-            model(x[i:i + batch])
+        for i in range(0, len(split), batch):
+            model({m: v[i:i + batch] for m, v in x.items()})
         bare = time.perf_counter() - t0
     row = {sid: i for i, sid in enumerate(split.ids)}
 
     def label_fn(ids):
-        return predict_probs(model, spec, split.take([row[s] for s in ids]))
+        return predict_probs(exp, model, spec, split.take([row[s] for s in ids]))
 
-    with tempfile.TemporaryDirectory() as tmp:
-        t0 = time.perf_counter()
-        LabelStore(tmp).write(split.ids, label_fn, kind="soft", num_classes=exp.num_classes, teacher_hash="bench",
-                              dataset_hash="bench", encoding="sparse-q8", batch_size=batch, progress=False)
-        store = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    LabelStore(root / "labels").write(split.ids, label_fn, kind="soft", num_classes=exp.task.num_classes,
+                                      teacher_hash="bench", dataset_hash="bench", encoding="sparse-q8",
+                                      batch_size=batch, progress=False)
+    store = time.perf_counter() - t0
     n = len(split)
     return {"bare_images_per_s": n / bare, "pipeline_images_per_s": n / store, "ratio": bare / store}
 
 
-def bench_training(exp, params, split, batch: int, steps: int) -> dict:
+def bench_training(exp, params, split, batch: int, root: Path) -> dict:
+    """The MM student's epoch: the pipeline reads inputs and soft labels from disk by id
+    (``TrainingSet`` + ``DataLoader``); the bare loop trains on the same images and the
+    same labels held in memory. Both drop the ragged last batch."""
     cfg = params.active("student")
     spec = exp.model_spec("mm_student", cfg, cfg.perturbation, split.channels())
+    n_img = len(split) // batch * batch
+    gen = LabelStore(root / "labels").latest()
     x = split.inputs(spec.modalities)
-    gen = torch.Generator().manual_seed(0)
-    probs = torch.softmax(torch.randn(len(x), exp.num_classes, *x.shape[2:], generator=gen), dim=1)
-    n_img = steps * batch
-    x, probs = x[:n_img], probs[:n_img]
+    probs = torch.from_numpy(gen.arrays(split.ids)[2])
     step = METHODS.get("mm_student").train_step
 
     def pipeline() -> float:
         torch.manual_seed(0)
         model = spec.build()
+        data = TrainingSet([Part(split, spec.modalities, PseudoTargets(gen, split.ids, "soft", exp.task))])
         t0 = time.perf_counter()
-        fit(model, step, Batches(x, probs, None, batch, seed=0), epochs=1, lr=cfg.lr, momentum=cfg.momentum,
-            weight_decay=cfg.weight_decay, perturbation=cfg.perturbation)
+        fit(model, lambda m, b, p: step(m, b, p, task=exp.task), batches(data, batch, seed=0), epochs=1, lr=cfg.lr,
+            momentum=cfg.momentum, weight_decay=cfg.weight_decay, perturbation=cfg.perturbation)
         return time.perf_counter() - t0
 
     def bare(augment: bool) -> float:
         torch.manual_seed(0)
         model = spec.build().train()
         opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-        order = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))
+        order = torch.randperm(len(split), generator=torch.Generator().manual_seed(0))
         t0 = time.perf_counter()
-        for i in range(0, len(x), batch):
+        for i in range(0, n_img, batch):
             idx = order[i:i + batch]
-            xb, pb, valid = x[idx], probs[idx], None
+            xb, pb, valid = {m: v[idx] for m, v in x.items()}, probs[idx], None
             if augment:
                 xb, pb, _, valid = random_flip_scale(xb, pb, None, scale_range=cfg.perturbation.scale_range)
-            loss, _ = pseudo_label_loss(model(xb), pb, None, valid)
+            loss, _ = exp.task.loss(model(xb), pb, None, valid)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -117,10 +122,12 @@ def main() -> None:
     params = load_params(ROOT / "params.yaml").model_copy(update={"experiment": "nyu"})
     exp = create_experiment("nyu")
     prep = params.active("prepare")
-    split = synthetic_split(args.images, prep.height, prep.width)
-    result = {"size": [prep.height, prep.width], "batch": args.batch, "threads": torch.get_num_threads(),
-              "labeling": bench_labeling(exp, params, split, args.batch),
-              "training": bench_training(exp, params, split, args.batch, args.images // args.batch)}
+    with tempfile.TemporaryDirectory(prefix="mke-throughput-") as tmp:
+        root = Path(tmp)
+        split = synthetic_split(root, args.images, prep.height, prep.width)
+        result = {"size": [prep.height, prep.width], "batch": args.batch, "threads": torch.get_num_threads(),
+                  "labeling": bench_labeling(exp, params, split, args.batch, root),
+                  "training": bench_training(exp, params, split, args.batch, root)}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     lab, tr = result["labeling"], result["training"]

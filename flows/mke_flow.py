@@ -76,15 +76,18 @@ def repro(project_dir: Path, stage: str, progress: StageProgress) -> None:
 
 @task(name="publish results", cache_policy=NO_CACHE)
 def publish(project_dir: Path, experiment: str) -> list[dict]:
-    rows = []
+    rows, verdicts = [], []
     for rid, m in read_round_reports(project_dir / "reports" / experiment):
         rows.append({"round": rid, **{k: round(v, 2) for k, v in m.items() if isinstance(v, float)},
                      **{k: round(v, 2) for k, v in m.get("methods", {}).items()},
-                     "promotion": m["promotion"]["verdict"] if "promotion" in m else "–"})
-    create_table_artifact(rows, key=f"{experiment}-metrics", description=f"{experiment}: test metrics per round")
+                     "promotion (on val)": m["promotion"]["verdict"] if "promotion" in m else "–"})
+        verdicts.append(f"- round {rid}: {m['expansion'][m['student_method']]['verdict']}")
+    create_table_artifact(rows, key=f"{experiment}-metrics",
+                          description=f"{experiment}: test metrics, validation scores and expansion per round")
     header = list(rows[0]) if rows else []
     md = markdown_table(header, [[r.get(h, "") for h in header] for r in rows])
-    create_markdown_artifact(f"# {experiment} results\n\n{md}", key=f"{experiment}-report")
+    text = f"# {experiment} results\n\n{md}\n## Expansion on D_u\n\n" + "\n".join(verdicts) + "\n"
+    create_markdown_artifact(text, key=f"{experiment}-report")
     return rows
 
 

@@ -3,7 +3,8 @@
 Applied after every round by the pipeline's promote stage (:func:`mkepipe.stages.promote`)
 and by the relabel service.
 
-Both checks must pass, on the held-out test split scored by the evaluate stage:
+Both checks must pass, on the validation split scored by the evaluate stage (the test
+split is only reported: choosing models on it would flatter them):
 
 1. **quality** — the student's headline metric is at least the teacher's plus ``min_gain``.
 2. **no class collapse** — the student recognises at least ``min_class_coverage`` of the
@@ -43,10 +44,10 @@ def decide(teacher: dict[str, Any], student: dict[str, Any], metric: str, class_
     ok = True
     t, s = float(teacher[metric]), float(student[metric])
     if s >= t + min_gain:
-        reasons.append(f"quality: student {metric} {s:.2f} >= teacher {t:.2f} + {min_gain:g}")
+        reasons.append(f"quality: student {metric} {s:.2f} >= teacher {t:.2f} + {min_gain:g} (validation)")
     else:
         ok = False
-        reasons.append(f"quality: student {metric} {s:.2f} < teacher {t:.2f} + {min_gain:g}")
+        reasons.append(f"quality: student {metric} {s:.2f} < teacher {t:.2f} + {min_gain:g} (validation)")
     want, have = _recognised(teacher[class_scores]), _recognised(student[class_scores])
     coverage = len(have & want) / len(want) if want else 1.0
     line = (f"classes: student recognises {len(have & want)} of the teacher's {len(want)} "
@@ -59,7 +60,8 @@ def decide(teacher: dict[str, Any], student: dict[str, Any], metric: str, class_
 
 
 def decide_from_metrics(metrics: dict[str, Any], rule: Any) -> Decision:
-    """The rule (``promotion:`` of params.yaml) on an evaluate stage's ``metrics.json``."""
-    details = metrics["details"]
+    """The rule (``promotion:`` of params.yaml) on an evaluate stage's ``metrics.json``:
+    its validation scores, never its test scores."""
+    details = metrics["validation"]
     return decide(details["teacher"], details[metrics["student_method"]], metrics["metric"],
                   metrics["class_scores"], min_gain=rule.min_gain, min_class_coverage=rule.min_class_coverage)

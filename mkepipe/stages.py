@@ -154,23 +154,32 @@ def student(params: Params, data: Path, labels: Path, out: Path, history: Path |
     return saved
 
 
-def _pseudo_label_quality(exp: "Experiment", data: Path, labels: Path) -> dict[str, Any] | None:
+def _pseudo_label_quality(exp: "Experiment", unlabeled, gen: "Generation", truth) -> dict[str, Any] | None:
     """The stored labels scored against D_u's truth; None when the source has none (real
     raw sensor data)."""
-    from mkepipe.training.data import SplitLabels
     from mkepipe.training.runs import chunks
 
-    try:
-        truth = exp.load_unlabeled_truth(data)
-    except FileNotFoundError:
+    if truth is None:
         return None
-    gen = latest_generation(labels)
-    unlabeled = exp.load(data, "unlabeled")
-    aligned = SplitLabels(truth, exp.task, ids=unlabeled.ids)
     meter = exp.task.meter()
     for rows in chunks(unlabeled):
         _, hard, probs, _ = gen.arrays([unlabeled.ids[r] for r in rows])
-        meter.update(exp.task.label_predictions(hard, probs), aligned.read(rows)[0])
+        meter.update(exp.task.label_predictions(hard, probs), truth.read(rows)[0])
+    return meter.compute()
+
+
+def _expansion(exp: "Experiment", model, spec, unlabeled, gen: "Generation", truth) -> dict[str, Any]:
+    """Where the student departs from its pseudo labels on D_u: correction and corruption
+    rates against D_u's truth where it exists, else disagreement and teacher confidence."""
+    from mkepipe.training.runs import iter_logits
+
+    task = exp.task
+    meter = task.expansion_meter()
+    for rows, logits in iter_logits(model, spec, unlabeled):
+        _, hard, probs, _ = gen.arrays([unlabeled.ids[r] for r in rows])
+        y = None if truth is None else task.truth_decisions(truth.read(rows)[0].numpy())
+        meter.update(task.decisions(task.predictions(logits)), task.label_decisions(hard),
+                     None if probs is None else task.decision_confidence(probs), y)
     return meter.compute()
 
 
@@ -178,16 +187,20 @@ def evaluate(params: Params, data: Path, teacher: Path, students: Path, labels: 
              round_id: int = 1) -> dict[str, Any]:
     """Score the round's teacher, every trained student and the pseudo labels.
 
-    Writes ``metrics.json`` (for ``dvc metrics``: headline scores flat, every metric of
-    every model under ``details``, the task's metric names) and the experiment's figures
-    into ``out``. The pseudo labels are scored only where D_u has ground truth.
+    Every model is scored on the test split (reported) and on the validation split (what
+    the promotion rule decides on; test never decides). Each student's expansion
+    diagnostics on D_u (:mod:`mkepipe.evaluation.expansion`) are added. Writes
+    ``metrics.json`` (for ``dvc metrics``: headline scores flat, every metric of every
+    model under ``details`` and ``validation``, the task's metric names) and the
+    experiment's figures into ``out``. Pseudo labels are scored only where D_u has truth.
     """
     from mkepipe.evaluation.reports import write_json
     from mkepipe.training.checkpoint import load_checkpoint
+    from mkepipe.training.data import SplitLabels
     from mkepipe.training.runs import score
 
     exp = _experiment(params)
-    test = exp.load(data, "test")
+    test, val, unlabeled = exp.load(data, "test"), exp.load(data, "val"), exp.load(data, "unlabeled")
     models = {"teacher": load_checkpoint(teacher)[:2]}
     for path in sorted(Path(students).glob("*.pt")):
         if path.name != PRIMARY:
@@ -195,8 +208,15 @@ def evaluate(params: Params, data: Path, teacher: Path, students: Path, labels: 
             models[meta["method"]] = (model, spec)
     primary = load_checkpoint(Path(students) / PRIMARY)[2]["method"]
     details = {name: score(exp, m, s, test) for name, (m, s) in models.items()}
-
-    quality = _pseudo_label_quality(exp, data, labels)
+    validation = {name: score(exp, m, s, val) for name, (m, s) in models.items()}
+    gen = latest_generation(labels)
+    try:
+        truth = SplitLabels(exp.load_unlabeled_truth(data), exp.task, ids=unlabeled.ids)
+    except FileNotFoundError:
+        truth = None
+    expansion = {name: _expansion(exp, m, s, unlabeled, gen, truth) for name, (m, s) in models.items()
+                 if name != "teacher"}
+    quality = _pseudo_label_quality(exp, unlabeled, gen, truth)
     if quality is not None:
         details["pseudo_labels"] = quality
 
@@ -204,14 +224,22 @@ def evaluate(params: Params, data: Path, teacher: Path, students: Path, labels: 
     metrics: dict[str, Any] = {
         "round": round_id, "student_method": primary, "metric": m, "class_scores": exp.task.class_scores,
         f"teacher_{m}": details["teacher"][m], f"student_{m}": details[primary][m],
+        f"teacher_{m}_val": validation["teacher"][m], f"student_{m}_val": validation[primary][m],
     }
     if quality is not None:
         metrics[f"pseudo_label_{m}"] = quality[m]
+    diag = expansion[primary]
+    for key in ("correction_rate", "corruption_rate", "disagreement_rate"):
+        if key in diag:
+            metrics[key] = diag[key]
     metrics["methods"] = {name: d[m] for name, d in details.items() if name not in ("teacher", "pseudo_labels")}
+    metrics["expansion"] = expansion
     metrics["details"] = details
+    metrics["validation"] = validation
     out = Path(out)
     write_json(out / "metrics.json", metrics)
     exp.figures(out, test, models, params)
+    log.info("round %d: %s", round_id, diag["verdict"])
     return metrics
 
 
@@ -233,6 +261,7 @@ def promote(params: Params, teacher: Path, students: Path, metrics: Path, out: P
     write_json(decision, {
         "round": scores["round"], "promoted": verdict.promote, "verdict": verdict.verdict,
         "next_teacher": scores["student_method"] if verdict.promote else "teacher", "source": str(source),
+        f"teacher_{m}_val": scores[f"teacher_{m}_val"], f"student_{m}_val": scores[f"student_{m}_val"],
         f"teacher_{m}": scores[f"teacher_{m}"], f"student_{m}": scores[f"student_{m}"],
         "min_gain": rule.min_gain, "min_class_coverage": rule.min_class_coverage, "reasons": verdict.reasons})
     return verdict
@@ -308,7 +337,8 @@ STAGES: tuple[Stage, ...] = (
            Arg("round_id", "round id in params.yaml (its baselines switch)", "${item.id}", "value", int, False)),
           ("seed", "rounds", "student.${experiment}"), EXPERIMENT_CODE + TRAINING_CODE, per_round=True,
           report=lambda saved, a: f"students saved: {', '.join(saved)}"),
-    Stage("evaluate", evaluate, "score teacher, students and pseudo labels on the test split",
+    Stage("evaluate", evaluate, "score teacher, students and pseudo labels on test and validation data, with "
+                                "each student's expansion diagnostics",
           (Arg("data", "prepared dataset", DATA), Arg("teacher", "the round's teacher", f"{MODELS}/${{item.teacher}}"),
            Arg("students", "folder of student checkpoints", f"{MODELS}/round${{item.id}}"),
            Arg("labels", "label store folder", "labels/${experiment}/round${item.id}"),
@@ -317,7 +347,8 @@ STAGES: tuple[Stage, ...] = (
           ("evaluate.${experiment}",), EXPERIMENT_CODE + TRAINING_CODE, per_round=True,
           metrics=(f"{REPORT}/metrics.json",),
           report=lambda m, a: f"{_round(a)}: " + ", ".join(f"{k} {v:.2f}" for k, v in m.items()
-                                                           if isinstance(v, float))),
+                                                           if isinstance(v, float))
+          + f"\n{m['expansion'][m['student_method']]['verdict']}"),
     Stage("promote", promote, "copy the round's student, or its teacher if the student fails the promotion "
                               "rule, to the next round's teacher checkpoint",
           (Arg("teacher", "the round's teacher", f"{MODELS}/${{item.teacher}}"),

@@ -17,6 +17,10 @@ LABELS = {"teacher": "UM teacher", "um_student": "UM student", "noisy_student": 
           "mm_student_sup": "MM student (sup)"}
 
 
+EXPANSION_ROWS = (("correction_rate", "correction rate (D_u)"), ("corruption_rate", "corruption rate (D_u)"),
+                  ("disagreement_rate", "disagrees with labels"))
+
+
 def read_round_reports(report_dir: Path) -> list[tuple[int, dict[str, Any]]]:
     """(round id, metrics.json) of every ``round<N>/`` under ``report_dir`` in round
     order, with the promote stage's decision under ``"promotion"`` where it ran. Reads
@@ -48,8 +52,10 @@ def round_rows(report_dir: Path, params: Params) -> list[tuple[int, dict[str, An
 
 def print_summary(report_dir: Path, params: Params, console: Console | None = None) -> int:
     """Print every round's teacher (round 1: the UM teacher; later: what the previous
-    round promoted), pseudo-label and method scores and promotion verdict, one column per
-    round so the table fits an 80-column terminal; 1 if no round ran yet."""
+    round promoted), pseudo-label and method scores on test, the validation scores the
+    promotion decided on, the student's expansion diagnostics and the promotion verdict,
+    one column per round so the table fits an 80-column terminal, then each round's
+    expansion verdict; 1 if no round ran yet."""
     console = console or Console()
     rows = round_rows(report_dir, params)
     if not rows:
@@ -70,10 +76,20 @@ def print_summary(report_dir: Path, params: Params, console: Console | None = No
     table.add_row("pseudo labels (D_u)", *(fmt(r.get(f"pseudo_label_{metric}")) for _, r in rows))
     for m in methods:
         table.add_row(LABELS.get(m, m), *(fmt(r.get("methods", {}).get(m)) for _, r in rows))
+    table.add_section()
+    table.add_row(f"teacher, val {metric}", *(fmt(r.get(f"teacher_{metric}_val")) for _, r in rows))
+    table.add_row(f"student, val {metric}", *(fmt(r.get(f"student_{metric}_val")) for _, r in rows))
+    for key, label in EXPANSION_ROWS:
+        if any(key in r for _, r in rows):
+            table.add_row(label, *(fmt(r.get(key)) for _, r in rows))
     if any("promotion" in r for _, r in rows):
-        table.add_section()
-        table.add_row("promotion", *(r["promotion"]["verdict"] if "promotion" in r else "–" for _, r in rows))
+        table.add_row("promotion (on val)", *(r["promotion"]["verdict"] if "promotion" in r else "–"
+                                              for _, r in rows))
     console.print(table)
+    for rid, r in rows:
+        diag = r.get("expansion", {}).get(r.get("student_method"))
+        if diag:
+            console.print(f"round {rid}: {diag['verdict']}")
     return 0
 
 

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from mkepipe.evaluation.expansion import ExpansionMeter
 from mkepipe.evaluation.meters import AccuracyMeter, Meter, MultilabelMeter, SegmentationMeter
 from mkepipe.losses import IGNORE_INDEX, bce, pseudo_label_loss
 
@@ -120,6 +121,26 @@ class Task(ABC):
     def meter(self) -> Meter:
         """A fresh metric accumulator: ``update(predictions, y)``, then ``compute()``."""
 
+    @abstractmethod
+    def decisions(self, predictions: torch.Tensor) -> np.ndarray:
+        """Hard decisions per unit from :meth:`predictions`: class ids, or 0/1 per class."""
+
+    @abstractmethod
+    def label_decisions(self, hard: np.ndarray) -> np.ndarray:
+        """The same from a stored generation's hard labels."""
+
+    @abstractmethod
+    def truth_decisions(self, y: np.ndarray) -> np.ndarray:
+        """The same from true labels (void stays :data:`IGNORE_INDEX`)."""
+
+    @abstractmethod
+    def decision_confidence(self, probs: np.ndarray) -> np.ndarray:
+        """The teacher's confidence in each of its decisions (same shape as the decisions)."""
+
+    def expansion_meter(self) -> ExpansionMeter:
+        """Correction/corruption/disagreement of a student against its pseudo labels."""
+        return ExpansionMeter(self.class_names, multilabel=self.family == "bernoulli")
+
     def describe(self) -> dict[str, Any]:
         return {"task": self.name, "metric": self.metric, "class_scores": self.class_scores,
                 "num_classes": self.num_classes}
@@ -141,6 +162,18 @@ class SingleLabelTask(Task):
 
     def hard_targets(self, hard: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(hard.astype(np.int64))
+
+    def decisions(self, predictions: torch.Tensor) -> np.ndarray:
+        return predictions.numpy().astype(np.int64)
+
+    def label_decisions(self, hard: np.ndarray) -> np.ndarray:
+        return hard.astype(np.int64)
+
+    def truth_decisions(self, y: np.ndarray) -> np.ndarray:
+        return np.asarray(y).astype(np.int64)
+
+    def decision_confidence(self, probs: np.ndarray) -> np.ndarray:
+        return probs.max(axis=1)
 
     def entropy(self, probs: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
         return -(probs * torch.log(probs.clamp_min(eps))).sum(dim=1) / math.log(self.num_classes)
@@ -221,6 +254,18 @@ class MultilabelTask(Task):
 
     def hard_targets(self, hard: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(hard.astype(np.float32))
+
+    def decisions(self, predictions: torch.Tensor) -> np.ndarray:
+        return (predictions.numpy() >= self.threshold).astype(np.int64)
+
+    def label_decisions(self, hard: np.ndarray) -> np.ndarray:
+        return hard.astype(np.int64)
+
+    def truth_decisions(self, y: np.ndarray) -> np.ndarray:
+        return (np.asarray(y) >= 0.5).astype(np.int64)
+
+    def decision_confidence(self, probs: np.ndarray) -> np.ndarray:
+        return np.maximum(probs, 1 - probs)
 
     def entropy(self, probs: torch.Tensor) -> torch.Tensor:
         xlogy = torch.special.xlogy  # 0 · log 0 = 0

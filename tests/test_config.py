@@ -24,7 +24,7 @@ def test_repository_params_are_valid():
 ])
 def test_bad_values_name_the_key(raw, key):
     with pytest.raises(ConfigError) as err:
-        parse_params(raw)
+        parse_params({"experiment": "twomoon", **raw})
     assert f": {key}:" in str(err.value)
 
 
@@ -32,7 +32,7 @@ def test_unknown_experiment_and_bad_rounds():
     with pytest.raises(ConfigError, match="unknown experiment 'mars'"):
         parse_params({"experiment": "mars"})
     with pytest.raises(ConfigError, match="rounds must be numbered"):
-        parse_params({"rounds": [{"id": 2, "teacher": "teacher.pt"}]})
+        parse_params({"experiment": "twomoon", "rounds": [{"id": 2, "teacher": "teacher.pt"}]})
 
 
 def test_defaults_are_the_twomoon_protocol():

@@ -198,9 +198,8 @@ def test_prepare_regenerates_when_the_appearance_changes(tmp_path):
     synth = {**TINY, "n_scenes": 1, "rgb_drop": 0.0}
     cfg = {"height": 24, "width": 32, "hha_cache_dir": None, "synthetic": {**synth, "appearance": "material"}}
     prepare_nyu(cfg, tmp_path)
-    with np.load(tmp_path / "labeled.npz") as z:
-        rgb_m, depth_m = z["rgb"], z["depth"]
+    rgb_m, depth_m = (np.load(tmp_path / "labeled" / f"{m}.npy") for m in ("rgb", "depth"))
     prepare_nyu({**cfg, "synthetic": synth}, tmp_path)
     assert json.loads((tmp_path / "source" / "synth.json").read_text())["appearance"] == "illumination"
-    with np.load(tmp_path / "labeled.npz") as z:
-        assert not np.array_equal(z["rgb"], rgb_m) and np.array_equal(z["depth"], depth_m)
+    rgb_i, depth_i = (np.load(tmp_path / "labeled" / f"{m}.npy") for m in ("rgb", "depth"))
+    assert not np.array_equal(rgb_i, rgb_m) and np.array_equal(depth_i, depth_m)

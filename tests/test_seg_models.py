@@ -10,18 +10,21 @@ from mkepipe.models.fusion import GatedFusion
 from mkepipe.models.segmentation import SEG_PRESETS, preset_kwargs
 
 K = 5
-VARIANTS = {  # id: (registry name, kwargs, input channels)
-    "teacher": ("deeplabv3plus", {"in_channels": 3}, 3),
-    "fusion-gated": ("fusion_student", {"fusion": "gated"}, 6),
-    "fusion-early": ("fusion_student", {"fusion": "early"}, 6),
+VARIANTS = {  # id: (registry name, kwargs, channels per modality)
+    "teacher": ("deeplabv3plus", {"in_channels": 3}, {"rgb": 3}),
+    "fusion-gated": ("fusion_student", {"fusion": "gated"}, {"rgb": 3, "depth": 3}),
+    "fusion-early": ("fusion_student", {"fusion": "early"}, {"rgb": 3, "depth": 3}),
 }
 
 
 def build(variant: str, preset: str = "cpu", **overrides):
+    """The model and a function making random inputs ``{modality: (n, C, h, w)}`` for it."""
     name, kwargs, channels = VARIANTS[variant]
+    channels = {**channels, **({"depth": overrides["depth_channels"]} if "depth_channels" in overrides else {})}
     arch = {k: v for k, v in SEG_PRESETS[preset].items() if k != "input_size"}
     torch.manual_seed(0)
-    return create_model(name, num_classes=K, **{**arch, **kwargs, **overrides}), channels
+    model = create_model(name, num_classes=K, modalities=tuple(channels), **{**arch, **kwargs, **overrides})
+    return model, lambda n, h, w: {m: torch.randn(n, c, h, w) for m, c in channels.items()}
 
 
 @pytest.fixture(scope="module", params=list(VARIANTS))
@@ -30,17 +33,17 @@ def variant(request):
 
 
 def test_output_shape_at_odd_sizes(variant):
-    model, c = build(variant)
+    model, inputs = build(variant)
     model.eval()
     with torch.no_grad():
         for h, w in [(60, 80), (64, 64), (33, 47)]:
-            assert model(torch.randn(2, c, h, w)).shape == (2, K, h, w)
+            assert model(inputs(2, h, w)).shape == (2, K, h, w)
 
 
 def test_backward_reaches_every_parameter(variant):
-    model, c = build(variant)
+    model, inputs = build(variant)
     model.train()
-    x = torch.randn(2, c, 64, 64)
+    x = inputs(2, 64, 64)
     loss = torch.nn.functional.cross_entropy(model(x), torch.randint(0, K, (2, 64, 64)))
     loss.backward()
     for name, p in model.named_parameters():
@@ -49,8 +52,8 @@ def test_backward_reaches_every_parameter(variant):
 
 
 def test_eval_is_deterministic_and_dropout_acts_only_in_training(variant):
-    x = torch.randn(2, VARIANTS[variant][2], 64, 64)
-    plain, _ = build(variant)
+    plain, inputs = build(variant)
+    x = inputs(2, 64, 64)
     plain.train()
     with torch.no_grad():
         assert torch.equal(plain(x), plain(x))  # no hidden randomness without dropout
@@ -63,8 +66,8 @@ def test_eval_is_deterministic_and_dropout_acts_only_in_training(variant):
 
 
 def test_single_sample_batches_work_in_eval_and_fail_clearly_in_training(variant):
-    model, c = build(variant)
-    x = torch.randn(1, c, 60, 80)
+    model, inputs = build(variant)
+    x = inputs(1, 60, 80)
     with torch.no_grad():
         assert model.eval()(x).shape == (1, K, 60, 80)
         with pytest.raises(ValueError, match="at least 2 samples"):
@@ -73,10 +76,10 @@ def test_single_sample_batches_work_in_eval_and_fail_clearly_in_training(variant
 
 def test_paper_preset_architecture_builds_and_runs():
     for variant in VARIANTS:
-        model, c = build(variant, "paper")
+        model, inputs = build(variant, "paper")
         model.eval()
         with torch.no_grad():
-            assert model(torch.randn(1, c, 48, 40)).shape == (1, K, 48, 40)
+            assert model(inputs(1, 48, 40)).shape == (1, K, 48, 40)
 
 
 def test_presets_demand_weights_where_needed():
@@ -105,11 +108,11 @@ def test_encoder_weights_load_from_local_file(resnet18_file):
     assert torch.equal(teacher.net.encoder.layer3[1].conv2.weight, state["layer3.1.conv2.weight"])
     assert torch.equal(teacher.net.encoder.bn1.running_var, state["bn1.running_var"])
 
-    gated, _ = build("fusion-gated", depth_channels=1, encoder_weights_path=str(path))
+    gated, inputs = build("fusion-gated", depth_channels=1, encoder_weights_path=str(path))
     assert torch.equal(gated.rgb_encoder.conv1.weight, state["conv1.weight"])
     assert torch.allclose(gated.depth_encoder.conv1.weight, state["conv1.weight"].sum(1, keepdim=True))
     assert torch.equal(gated.depth_encoder.layer4[0].conv1.weight, state["layer4.0.conv1.weight"])
-    assert gated(torch.randn(2, 4, 64, 64)).shape == (2, K, 64, 64)
+    assert gated(inputs(2, 64, 64)).shape == (2, K, 64, 64)
 
     early, _ = build("fusion-early", encoder_weights_path=str(path))
     expected = state["conv1.weight"][:, [0, 1, 2, 0, 1, 2]] * 0.5  # cycled, rescaled by 3/6
@@ -136,8 +139,10 @@ def test_fusion_refuses_bad_configuration():
     with pytest.raises(ValueError, match="fusion must be"):
         build("fusion-gated", fusion="late")
     model, _ = build("fusion-gated")
-    with pytest.raises(ValueError, match="expected 3\\+3 input channels"):
-        model(torch.randn(2, 4, 64, 64))
+    with pytest.raises(ValueError, match="expected 3 \\+ 3 input channels"):
+        model({"rgb": torch.randn(2, 3, 64, 64), "depth": torch.randn(2, 1, 64, 64)})
+    with pytest.raises(ValueError, match="two modalities"):
+        create_model("fusion_student", num_classes=K, modalities=("rgb",))
 
 
 def test_gated_fusion_follows_its_formula():

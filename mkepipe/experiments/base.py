@@ -17,7 +17,7 @@ from mkepipe.tasks import Task
 if TYPE_CHECKING:
     from mkepipe.service.inbox import Inbox
 
-SPLITS = ("labeled", "unlabeled", "test")
+SPLITS = ("labeled", "unlabeled", "test", "val")
 TRUTH_SPLIT = "unlabeled_truth"
 
 
@@ -45,8 +45,10 @@ class Experiment(ABC):
     """Binds one experiment's task, data adapter, models and figures under its name.
 
     Data lives in the on-disk split format of :mod:`mkepipe.data.split`
-    (``<data>/{labeled,unlabeled,test}/``, D_u's truth in ``<data>/unlabeled_truth/``
+    (``<data>/{labeled,unlabeled,test,val}/``, D_u's truth in ``<data>/unlabeled_truth/``
     where the source has it), which :meth:`prepare` writes; the default readers read it.
+    ``val`` is labeled data held out from training: the promotion rule decides on it,
+    while ``test`` is only reported.
     Unimodal roles (``teacher``, ``um_student``) see ``unimodal``; ``mm_student`` sees
     ``multimodal``. ``inbox`` is the adapter that ingests new raw sensor data for the
     relabel service (None: the experiment has no inbox).

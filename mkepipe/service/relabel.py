@@ -195,6 +195,9 @@ class Relabeler:
                f"student_{metric}": round(metrics[f"student_{metric}"], 2),
                f"pseudo_label_{metric}": (round(metrics[f"pseudo_label_{metric}"], 2)
                                           if f"pseudo_label_{metric}" in metrics else None),
+               f"teacher_{metric}_val": round(metrics[f"teacher_{metric}_val"], 2),
+               f"student_{metric}_val": round(metrics[f"student_{metric}_val"], 2),
+               "correction_rate": metrics.get("correction_rate"), "disagreement_rate": metrics["disagreement_rate"],
                "decision": decision.verdict, "teacher": teacher}
         new = ServiceState(state.experiment, n, row["dataset"], lay.rel(gen.path), teacher,
                            {**state.ingested, **ingested.added}, rejected, state.history + [row])

@@ -31,6 +31,14 @@ def method_rows(metrics: dict[str, Any], metric: str) -> list[dict[str, Any]]:
     return [{"method": METHOD_NAMES.get(m, m), metric: round(float(details[m][metric]), 2)} for m in order]
 
 
+def expansion_lines(metrics: dict[str, Any]) -> list[str]:
+    """The student's expansion diagnostics (:mod:`mkepipe.evaluation.expansion`) as Markdown lines."""
+    diag = metrics["expansion"][metrics["student_method"]]
+    keys = ("correction_rate", "corruption_rate", "disagreement_rate", "teacher_confidence_where_disagree",
+            "teacher_confidence_where_agree")
+    return [f"**{diag['verdict']}**", ""] + [f"- {k.replace('_', ' ')}: {diag[k]:.2f} %" for k in keys if k in diag]
+
+
 def round_report(new: ServiceState, prev: ServiceState, gen: Generation, ingested: Ingested,
                  metrics: dict[str, Any], decision: Decision, metric: str, layout: Layout) -> str:
     n = new.round
@@ -42,6 +50,7 @@ def round_report(new: ServiceState, prev: ServiceState, gen: Generation, ingeste
         f"**Promotion decision: {decision.verdict}.** Current teacher: `{new.teacher}`.", "",
         *[f"- {r}" for r in decision.reasons], "",
         f"## Test {metric} (paper Table 3 shape)", "", markdown_table(method_rows(metrics, metric)), "",
+        "## Expansion on D_u", "", *expansion_lines(metrics), "",
         "## Rounds", "", markdown_table(new.history), "",
         "## Data", "",
         f"- dataset version `{new.dataset}` (previous `{prev.dataset}`): "

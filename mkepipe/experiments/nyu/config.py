@@ -51,6 +51,8 @@ class NyuSynthConfig(Section):
 
     n_labeled: int = Field(120, ge=1, le=100_000, description="D_l frames in the labeled .mat")
     n_test: int = Field(60, ge=1, le=100_000, description="test frames in the labeled .mat")
+    n_val: int = Field(0, ge=0, le=100_000, description="validation frames in the labeled .mat (0: the prepare "
+                                                         "step holds val_from_train of D_l out instead)")
     n_scenes: int = Field(20, ge=1, le=100_000, description="raw scene folders for D_u")
     frames_per_scene: int = Field(20, ge=1, le=100_000, description="depth frames per raw scene")
     height: int = Field(480, ge=16, le=4096)
@@ -75,6 +77,8 @@ class NyuPrepareConfig(Section):
     raw_truth_dir: str | None = Field(None, description="optional D_u truth: <scene>/<depth stem>.png labels_40")
     height: int = Field(96, ge=8, le=4096)
     width: int = Field(128, ge=8, le=4096)
+    val_from_train: float = Field(0.1, gt=0, le=0.5, description="share of the train frames held out as validation "
+                                                                 "data where the source has no val split")
     depth_encoding: Literal["hha", "depth"] = "hha"
     max_depth_m: float = Field(10.0, gt=0, le=1000, description="depth encoding: metres mapped to 1.0")
     fill_missing_depth: bool = True

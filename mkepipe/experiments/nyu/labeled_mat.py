@@ -20,7 +20,8 @@ from mkepipe.experiments.nyu.classes import standard_split
 from mkepipe.data.quarantine import BadSample
 
 REQUIRED = ("images", "depths", "labels")
-SPLIT_FILES = {"train": "train_indices_1based.txt", "test": "test_indices_1based.txt"}
+SPLIT_FILES = {"train": "train_indices_1based.txt", "test": "test_indices_1based.txt",
+               "val": "val_indices_1based.txt"}  # val is optional: the standard split has none
 
 
 @dataclass
@@ -105,27 +106,33 @@ class LabeledMat:
 
 
 def read_split_indices(split_dir: str | Path | None = None) -> dict[str, np.ndarray]:
-    """1-based train/test frame indices: from ``split_dir`` (files named as in the
-    package data) or, if None, the standard 795/654 split."""
+    """1-based train/test (and, where the folder has one, val) frame indices: from
+    ``split_dir`` (files named as in the package data) or, if None, the standard 795/654
+    split."""
     if split_dir is None:
         return standard_split()
     out = {}
     for split, name in SPLIT_FILES.items():
         path = Path(split_dir) / name
         if not path.exists():
+            if split == "val":
+                continue
             raise FileNotFoundError(f"{path}: split file missing")
         out[split] = np.array([int(x) for x in path.read_text().split()], dtype=np.int64)
-    overlap = np.intersect1d(out["train"], out["test"])
-    if overlap.size:
-        raise ValueError(f"{split_dir}: frames {overlap[:5].tolist()}… are in both train and test")
+    for a, b in (("train", "test"), ("train", "val"), ("test", "val")):
+        overlap = np.intersect1d(out[a], out.get(b, []))
+        if overlap.size:
+            raise ValueError(f"{split_dir}: frames {overlap[:5].tolist()}… are in both {a} and {b}")
     return out
 
 
-def write_split_indices(split_dir: str | Path, train: np.ndarray, test: np.ndarray) -> None:
+def write_split_indices(split_dir: str | Path, train: np.ndarray, test: np.ndarray,
+                        val: np.ndarray | None = None) -> None:
     split_dir = Path(split_dir)
     split_dir.mkdir(parents=True, exist_ok=True)
-    for name, idx in ((SPLIT_FILES["train"], train), (SPLIT_FILES["test"], test)):
-        (split_dir / name).write_text("".join(f"{int(i)}\n" for i in idx))
+    splits = {"train": train, "test": test, **({"val": val} if val is not None and len(val) else {})}
+    for split, idx in splits.items():
+        (split_dir / SPLIT_FILES[split]).write_text("".join(f"{int(i)}\n" for i in idx))
 
 
 def _matlab_header() -> bytes:

@@ -123,10 +123,12 @@ def _synthetic_source(cfg: NyuPrepareConfig, out: Path) -> NyuPrepareConfig:
 def _labeled_from_mat(cfg: NyuPrepareConfig, builders: dict[str, SampleBuilder]) -> None:
     splits = read_split_indices(cfg.split_dir)
     with LabeledMat(cfg.mat_path) as mat:
-        top = max(int(splits["train"].max(initial=0)), int(splits["test"].max(initial=0)))
+        if "val" not in splits:
+            splits["train"], splits["val"] = hold_out(list(splits["train"]), cfg.val_from_train)
+        top = max(int(np.max(idx, initial=0)) for idx in splits.values())
         if top > len(mat):
             raise ValueError(f"{cfg.mat_path}: split asks for frame {top} but the file has {len(mat)}")
-        for split, name in (("train", "labeled"), ("test", "test")):
+        for split, name in (("train", "labeled"), ("test", "test"), ("val", "val")):
             for idx in splits[split]:
                 def load(idx=int(idx)):
                     f = mat.frame(idx)
@@ -136,9 +138,20 @@ def _labeled_from_mat(cfg: NyuPrepareConfig, builders: dict[str, SampleBuilder])
                 builders[name].add(f"mat/{int(idx):04d}", [f"{cfg.mat_path}#{int(idx)}"], load)
 
 
+def hold_out(train: list, fraction: float) -> tuple[list, list]:
+    """Every ``1/fraction``-th train item becomes validation data, evenly over the list."""
+    step = max(1, round(1 / fraction))
+    return [t for i, t in enumerate(train) if i % step], train[::step]
+
+
 def _labeled_from_png(cfg: NyuPrepareConfig, builders: dict[str, SampleBuilder]) -> None:
-    for split, name in (("train", "labeled"), ("test", "test")):
-        for s in scan_png_split(cfg.png_dir, split):
+    splits = {split: scan_png_split(cfg.png_dir, split) for split in ("train", "test")}
+    if (Path(cfg.png_dir) / "val").is_dir():
+        splits["val"] = scan_png_split(cfg.png_dir, "val")
+    else:
+        splits["train"], splits["val"] = hold_out(splits["train"], cfg.val_from_train)
+    for split, name in (("train", "labeled"), ("test", "test"), ("val", "val")):
+        for s in splits[split]:
             def load(s=s):
                 rgb, depth, labels, raw = read_png_sample(s)
                 q.check_sizes(rgb=rgb, depth=depth, labels=labels)
@@ -228,7 +241,7 @@ def prepare_nyu(source: Any, out_dir: str | Path) -> dict[str, Any]:
         write_split(out, TRUTH_SPLIT, ids, {}, ys, labels={"void": VOID})
         truth_sha = sha256_bytes(ys.tobytes())
     qlog.write(out)
-    present = sorted(builders["labeled"].classes | builders["test"].classes)
+    present = sorted(builders["labeled"].classes | builders["test"].classes | builders["val"].classes)
     samples = {sid: row for b in builders.values() for sid, row in b.rows.items()}
     extra = {"config": cfg.model_dump(mode="json"), "num_classes": NUM_CLASSES, "classes": list(classes40()),
              "classes_present": present, "depth_encoding": cfg.depth_encoding,

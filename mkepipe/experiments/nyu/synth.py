@@ -5,7 +5,8 @@ and writes
 
 * ``nyu_depth_v2_labeled.mat`` — MATLAB v7.3 with reversed axes, filled ``depths`` and
   uint16 ``labels`` in the 894-id space, plus ``scenes``/``sceneTypes`` cell arrays;
-* ``splits/{train,test}_indices_1based.txt`` — D_l and test frames of that file;
+* ``splits/{train,test,val}_indices_1based.txt`` — D_l, test and validation frames of that file
+  (the ``n_val`` validation frames come last, so D_l and test do not depend on them);
 * ``raw/<scene>/`` — raw-style video for D_u: ``r-*.ppm``, byte-swapped ``d-*.pgm``
   Kinect disparity with holes, ``a-*.dump``, ``INDEX.txt`` (left out in some scenes),
   RGB/depth timestamps a few ms apart and a few dropped RGB frames;
@@ -44,7 +45,7 @@ MAT_NAME = "nyu_depth_v2_labeled.mat"
 MARKER = ".mke-synthetic"  # written first: a folder with it may be deleted and regenerated
 SYNTH_VERSION = 2
 T0 = 1294439283.0  # the epoch of the real raw dumps (January 2011)
-_PART = {"labeled": 1, "raw": 2, "noise": 3, "labeled_light": 4, "raw_light": 5}
+_PART = {"labeled": 1, "raw": 2, "noise": 3, "labeled_light": 4, "raw_light": 5, "val": 6, "val_light": 7}
 APPEARANCES = ("illumination", "material")
 
 
@@ -171,7 +172,8 @@ def kinect_holes(depth: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return shadow | (blobs > 0) | (depth > 8.0)
 
 
-def write_synthetic_nyu(out_dir: str | Path, *, n_labeled: int = 120, n_test: int = 60, n_scenes: int = 20,
+def write_synthetic_nyu(out_dir: str | Path, *, n_labeled: int = 120, n_test: int = 60, n_val: int = 0,
+                        n_scenes: int = 20,
                         frames_per_scene: int = 20, height: int = 480, width: int = 640, seed: int = 0,
                         palette_size: int = 3, class_affinity: float = 0.8, fps: float = 10.0,
                         rgb_drop: float = 0.03, appearance: str = "illumination",
@@ -179,7 +181,8 @@ def write_synthetic_nyu(out_dir: str | Path, *, n_labeled: int = 120, n_test: in
     """Write the synthetic dataset into ``out_dir`` (see the module docstring); returns
     ``synth.json``'s content. Deterministic for its arguments; ``appearance`` changes
     the RGB images only."""
-    params = {"version": SYNTH_VERSION, "n_labeled": n_labeled, "n_test": n_test, "n_scenes": n_scenes,
+    params = {"version": SYNTH_VERSION, "n_labeled": n_labeled, "n_test": n_test, "n_val": n_val,
+              "n_scenes": n_scenes,
               "frames_per_scene": frames_per_scene, "height": height, "width": width, "seed": seed,
               "palette_size": palette_size, "class_affinity": class_affinity, "fps": fps, "rgb_drop": rgb_drop,
               "appearance": appearance}
@@ -198,11 +201,12 @@ def write_synthetic_nyu(out_dir: str | Path, *, n_labeled: int = 120, n_test: in
 
     n = n_labeled + n_test
     scenes, types = [], []
-    with LabeledMatWriter(out / MAT_NAME, n, height, width, compression=compression) as mat:
-        for i in range(n):
-            rng = _rng(seed, "labeled", i)
+    with LabeledMatWriter(out / MAT_NAME, n + n_val, height, width, compression=compression) as mat:
+        for i in range(n + n_val):  # validation frames come after, so train and test do not depend on n_val
+            part = "labeled" if i < n else "val"
+            rng = _rng(seed, part, i - (0 if i < n else n))
             room, light, kind = sample_room(rng, palette_size=palette_size, class_affinity=class_affinity)
-            lights = frame_lights(appearance, _rng(seed, "labeled_light", i), light)
+            lights = frame_lights(appearance, _rng(seed, f"{part}_light", i - (0 if i < n else n)), light)
             rgb, depth, _, labels894 = render_frame(room, light, sample_camera(rng, room.size), shape, rng, noise_tex,
                                                     next(lights))
             mat.write(i, rgb, depth, labels894)
@@ -211,7 +215,8 @@ def write_synthetic_nyu(out_dir: str | Path, *, n_labeled: int = 120, n_test: in
         mat.write_cellstr("scenes", scenes)
         mat.write_cellstr("sceneTypes", types)
     order = _rng(seed, "labeled", n).permutation(n) + 1
-    write_split_indices(out / "splits", np.sort(order[:n_labeled]), np.sort(order[n_labeled:]))
+    write_split_indices(out / "splits", np.sort(order[:n_labeled]), np.sort(order[n_labeled:]),
+                        np.arange(n + 1, n + n_val + 1))
 
     dropped = 0
     for s in range(n_scenes):

@@ -16,6 +16,8 @@ class TwoMoonPrepare(Section):
     random_state: int = Field(42, ge=0)
     test_size: float = Field(0.4, gt=0, lt=1)
     unlabeled_fraction: float = Field(0.9, gt=0, lt=1)
+    n_val: int = Field(200, ge=10, le=1_000_000, description="validation points for the promotion rule: a fresh "
+                                                             "draw of the same moons (random_state + 1)")
 
 
 class TwoMoonPerturbation(Perturbation):
