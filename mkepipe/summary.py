@@ -103,25 +103,66 @@ def _grid(rows: Sequence[dict]):
             yield pert, strength, [_cell(rows, pert, strength, m) for m in ("um_student", "mm_student", "mm_student_sup")]
 
 
-def _fmt(r: dict) -> str:
-    return f"{r['accuracy_mean']:.2f} ± {r['accuracy_std']:.2f} ({r['paper']:.2f})"
+def _fmt(r: dict, short: bool = False) -> str:
+    """``mean ± std (paper)``, then the runs that collapsed to one class, if any."""
+    measured, paper, collapsed = f"{r['accuracy_mean']:.2f} ± {r['accuracy_std']:.2f}", f"{r['paper']:.2f}", \
+        r.get("collapsed_runs", 0)
+    if short:
+        return f"{measured} ({paper})" + (f" {collapsed}c" if collapsed else "")
+    return f"{measured} ({paper}" + (f", {collapsed} collapsed" if collapsed else "") + ")"
+
+
+def _seed_list(seeds: Sequence[int]) -> str:
+    distinct = sorted(set(seeds))
+    return str(distinct[0]) if len(distinct) == 1 else ", ".join(map(str, seeds))
+
+
+def table1_protocol(rows: Sequence[dict]) -> str:
+    """One sentence: the protocol, the teacher seed(s) and the student seeds of the runs."""
+    teacher = _cell(rows, "none", 0.0, "teacher")
+    runs, protocol = len(teacher["seeds"]), teacher.get("protocol", "per-seed")
+    teachers = teacher.get("teacher_seeds", teacher["seeds"])
+    one = len(set(teachers)) == 1
+    kind = f"one teacher (seed {teachers[0]})" if one else f"one teacher per run (seeds {_seed_list(teachers)})"
+    return (f"{protocol} protocol, {runs} runs: {kind}; student seeds {_seed_list(teacher['seeds'])}"
+            + (" (the authors' notebook: random.seed(42), randint(0, 100) per run)" if protocol == "authors" else ""))
+
+
+_PER_RUN_METHODS = {"um_student": "UM", "mm_student": "MM", "mm_student_sup": "MM (sup)"}
 
 
 def table1_markdown(rows: Sequence[dict]) -> str:
+    """``table1.md``: the protocol, mean ± std (paper, collapsed runs) per cell, then every
+    run's value."""
     teacher = _cell(rows, "none", 0.0, "teacher")
     body = [[pert, f"{strength:g}", *(_fmt(c) for c in cells)] for pert, strength, cells in _grid(rows)]
-    seeds = len(teacher["seeds"])
-    return (f"# TwoMoon, paper Table 1 — ours (paper), test accuracy %, mean ± std over {seeds} seeds\n\n"
+    seeds = teacher["seeds"]
+    runs = [f"{i + 1} ({s})" for i, s in enumerate(seeds)]
+    per_run = [["teacher", "", "", *(f"{a:.1f}" for a in teacher["accuracy_per_seed"])]]
+    if "pseudo_label_accuracy_per_seed" in teacher:
+        labels = teacher["pseudo_label_accuracy_per_seed"]
+        per_run.append(["pseudo labels (D_u)", "", "", *(f"{a:.1f}" for a in labels)])
+    for pert, strength, cells in _grid(rows):
+        for c in cells:
+            per_run.append([pert, f"{strength:g}", _PER_RUN_METHODS[c["method"]],
+                            *(f"{a:.1f}" for a in c["accuracy_per_seed"])])
+    return (f"# TwoMoon, paper Table 1 — ours (paper), test accuracy %, mean ± std over {len(seeds)} runs\n\n"
+            f"Runs: {table1_protocol(rows)}. \"collapsed\": runs that predict one class for "
+            "the whole test set.\n\n"
             f"UM teacher: {_fmt(teacher)}\n\n"
-            + markdown_table(["perturbation", "strength", "UM student", "MM student", "MM student (sup)"], body))
+            + markdown_table(["perturbation", "strength", "UM student", "MM student", "MM student (sup)"], body)
+            + "\n## Every run (run (student seed))\n\n"
+            + markdown_table(["T", "strength", "model", *runs], per_run))
 
 
 def print_table1(rows: Sequence[dict], console: Console | None = None) -> None:
     console = console or Console()
     teacher = _cell(rows, "none", 0.0, "teacher")
-    table = Table(title=f"TwoMoon Table 1 — ours (paper), {len(teacher['seeds'])} seeds; UM teacher {_fmt(teacher)}")
+    table = Table(title=f"TwoMoon Table 1 — ours (paper), {len(teacher['seeds'])} runs; "
+                        f"UM teacher {_fmt(teacher, short=True)}",
+                  caption=f"{table1_protocol(rows)}; Nc: N runs predict one class for the whole test set")
     for col in ("T", "strength", "UM student", "MM student", "MM student (sup)"):
         table.add_column(col, justify="right")
     for pert, strength, cells in _grid(rows):
-        table.add_row(pert, f"{strength:g}", *(_fmt(c) for c in cells))
+        table.add_row(pert, f"{strength:g}", *(_fmt(c, short=True) for c in cells))
     console.print(table)

@@ -1,7 +1,10 @@
 """``mke reproduce twomoon``: the whole of paper Table 1, side by side with the paper.
 
 Every cell goes through the same library calls as the pipeline stages (teacher training,
-a real label generation on disk, student training); seeds run in parallel processes.
+a real label generation on disk, student training); runs go in parallel processes. Two
+protocols: ``authors`` (the public notebook: one teacher, seed 39; only the students'
+seed varies) and ``per-seed`` (each seed trains its own teacher). docs/twomoon.md has
+both tables and what differs from the paper.
 """
 from __future__ import annotations
 
@@ -37,18 +40,37 @@ def authors_student_seeds(n: int) -> list[int]:
     return [rng.randint(0, 100) for _ in range(n)]
 
 
+def _teacher(exp, params: Params, labeled, seed: int, workdir: str):
+    """The teacher of ``seed``: trained once and saved as ``teacher-<seed>.pt`` under
+    ``workdir``; later runs with the same teacher seed load that checkpoint (the authors'
+    protocol: one teacher for every student run)."""
+    from mkepipe.training.checkpoint import load_checkpoint, save_checkpoint
+    from mkepipe.training.runs import train_teacher
+
+    ckpt = Path(workdir) / f"teacher-{seed}.pt"
+    if ckpt.exists():
+        teacher, spec, _ = load_checkpoint(ckpt)
+        return teacher, spec, ckpt
+    teacher, spec, _ = train_teacher(exp, params, labeled, seed=seed)
+    return teacher, spec, save_checkpoint(ckpt, teacher, spec, {"seed": seed})
+
+
 def run_seed(params: Params, seed: int, workdir: str, keep_models: bool = False,
              teacher_seed: int | None = None) -> dict[str, Any]:
-    """All cells of Table 1 for one student seed: {(pert, strength, method): accuracy}.
-    The teacher is trained with ``teacher_seed`` (default: the same seed)."""
+    """All cells of Table 1 for one student seed: {(pert, strength, method): accuracy}, and
+    whether each model predicts a single class on the whole test set (``collapsed``).
+
+    The teacher is trained with ``teacher_seed`` (default: the same seed), or loaded if an
+    earlier run in ``workdir`` trained it; its hard labels go through a real label
+    generation on disk, one per teacher.
+    """
     import torch
 
     from mkepipe.experiments import create_experiment
     from mkepipe.experiments.twomoon.data import make_splits
     from mkepipe.fileio import sha256_file
     from mkepipe.labels import LabelStore
-    from mkepipe.training.checkpoint import save_checkpoint
-    from mkepipe.training.runs import PseudoLabels, predict_probs, score, train_student, train_teacher
+    from mkepipe.training.runs import PseudoLabels, predict_logits, predict_probs, score, train_student
 
     torch.set_num_threads(1)
     exp = create_experiment("twomoon")
@@ -56,16 +78,24 @@ def run_seed(params: Params, seed: int, workdir: str, keep_models: bool = False,
     teacher_seed = seed if teacher_seed is None else teacher_seed
     splits = make_splits(params.active("prepare"))
     test, unlabeled = splits["test"], splits["unlabeled"]
-    teacher, spec, _ = train_teacher(exp, params, splits["labeled"], seed=teacher_seed)
-    ckpt = save_checkpoint(Path(workdir) / f"teacher-{seed}.pt", teacher, spec, {"seed": teacher_seed})
+    teacher, spec, ckpt = _teacher(exp, params, splits["labeled"], teacher_seed, workdir)
     probs = predict_probs(exp, teacher, spec, unlabeled)
     row = {sid: i for i, sid in enumerate(unlabeled.ids)}
-    gen = LabelStore(Path(workdir) / f"labels-{seed}").write(
+    gen = LabelStore(Path(workdir) / f"labels-{teacher_seed}").write(
         unlabeled.ids, lambda ids: probs[[row[s] for s in ids]], kind="hard", num_classes=exp.task.num_classes,
         teacher_hash=sha256_file(ckpt), dataset_hash="twomoon-in-memory", params={"kind": "hard"}, progress=False)
     ids, hard, _, _ = gen.arrays()
     labels = PseudoLabels(list(ids), hard)
-    cells: dict[str, float] = {"teacher": score(exp, teacher, spec, test)[metric]}
+
+    def evaluate(key: str, model, mspec) -> None:
+        cells[key] = score(exp, model, mspec, test)[metric]
+        predicted = exp.task.predictions(predict_logits(model, mspec, test))
+        collapsed[key] = bool(predicted.unique().numel() == 1)
+
+    cells: dict[str, float] = {}
+    collapsed: dict[str, bool] = {}
+    evaluate("teacher", teacher, spec)
+    pseudo_label_accuracy = float((hard == unlabeled.y[[row[s] for s in ids]]).mean() * 100)
     models: dict[str, Any] = {"teacher": (teacher, spec)}
     for pert, (field, strengths) in GRID.items():
         for strength in strengths:
@@ -74,30 +104,37 @@ def run_seed(params: Params, seed: int, workdir: str, keep_models: bool = False,
                 key = f"{pert}|{strength}|{method}"
                 shared = f"T1|0.0|{method}"
                 if strength == 0 and shared in cells:  # strength 0 is the same run for T1, T2, T3
-                    cells[key] = cells[shared]
+                    cells[key], collapsed[key] = cells[shared], collapsed[shared]
                     continue
                 truth = unlabeled if method == "mm_student_sup" else None
                 model, mspec, _ = train_student(exp, p, method, unlabeled=unlabeled, labels=labels, truth=truth,
                                                 seed=seed)
-                cells[key] = score(exp, model, mspec, test)[metric]
+                evaluate(key, model, mspec)
                 if keep_models and pert == "T1" and strength == 2.0:
                     models[method] = (model, mspec)
-    return {"seed": seed, "teacher_seed": teacher_seed, "cells": cells, "models": models if keep_models else None}
+    return {"seed": seed, "teacher_seed": teacher_seed, "cells": cells, "collapsed": collapsed,
+            "pseudo_label_accuracy": round(pseudo_label_accuracy, 2), "models": models if keep_models else None}
 
 
-def table_rows(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Aggregate per-seed cells into the rows of ``table1.json``."""
+def table_rows(results: list[dict[str, Any]], protocol: str) -> list[dict[str, Any]]:
+    """Aggregate per-run cells into the rows of ``table1.json``: mean, std, every run's
+    value in run order (``seeds``: the student seed of each run, ``teacher_seeds``: the
+    teacher seed of each run) and ``collapsed_runs``, the runs that predict one class for
+    all test points."""
     seeds = [r["seed"] for r in results]
-    teacher_seeds = sorted({r["teacher_seed"] for r in results})
+    teacher_seeds = [r["teacher_seed"] for r in results]
 
     def row(pert: str, strength: float, method: str, key: str, paper: float) -> dict[str, Any]:
         acc = np.array([r["cells"][key] for r in results])
         return {"perturbation": pert, "strength": strength, "method": method,
                 "accuracy_mean": round(float(acc.mean()), 2), "accuracy_std": round(float(acc.std()), 2),
-                "accuracy_per_seed": [round(float(a), 2) for a in acc], "seeds": seeds,
-                "teacher_seeds": teacher_seeds, "paper": paper}
+                "accuracy_per_seed": [round(float(a), 2) for a in acc],
+                "collapsed_runs": sum(r["collapsed"][key] for r in results),
+                "protocol": protocol, "seeds": seeds, "teacher_seeds": teacher_seeds, "paper": paper}
 
-    rows = [row("none", 0.0, "teacher", "teacher", PAPER_TEACHER)]
+    teacher = row("none", 0.0, "teacher", "teacher", PAPER_TEACHER)
+    teacher["pseudo_label_accuracy_per_seed"] = [r["pseudo_label_accuracy"] for r in results]
+    rows = [teacher]
     for pert, (_, strengths) in GRID.items():
         for i, strength in enumerate(strengths):
             for method in METHODS:
@@ -114,8 +151,9 @@ def reproduce(experiment: str, seeds: int = 10, out_dir: Path | None = None, par
     """Run Table 1 over ``seeds`` runs; write table1.json, table1.md and fig3_boundaries.png.
 
     ``protocol="authors"`` (default), as in the authors' notebook: one teacher (seed 39),
-    students over the seeds :func:`authors_student_seeds` draws. ``"per-seed"``: seeds
-    0..n-1, each training its own teacher.
+    trained once by the first run and loaded by the others, and students over the seeds
+    :func:`authors_student_seeds` draws. ``"per-seed"``: seeds 0..n-1, each training its
+    own teacher.
     """
     from rich.progress import Progress
 
@@ -142,7 +180,7 @@ def reproduce(experiment: str, seeds: int = 10, out_dir: Path | None = None, par
                                 teacher_seeds[1:]):
                 results.append(res)
                 bar.advance(task)
-    rows = table_rows(results)
+    rows = table_rows(results, protocol)
     write_json(out_dir / "table1.json", rows)
     (out_dir / "table1.md").write_text(table1_markdown(rows))
     _figure(out_dir / "fig3_boundaries.png", params, first["models"])
