@@ -11,11 +11,14 @@ import torch
 import torch.nn.functional as F
 
 
-def gaussian_noise(x: torch.Tensor, strength: float, generator: torch.Generator | None = None) -> torch.Tensor:
-    """T1/T2: ``x + ε``, ``ε ~ N(0, (strength · mean|x|)²)``; the scale carries no gradient."""
+def gaussian_noise(x: torch.Tensor, strength: float, generator: torch.Generator | None = None,
+                   scale_grad: bool = False) -> torch.Tensor:
+    """T1/T2: ``x + ε``, ``ε ~ N(0, (strength · mean|x|)²)``. The scale carries no
+    gradient unless ``scale_grad`` (the authors' notebook lets its T2 noise scale take
+    part in backpropagation, so training can shrink the hidden activations it scales)."""
     if strength == 0:
         return x
-    scale = strength * x.detach().abs().mean()
+    scale = strength * (x if scale_grad else x.detach()).abs().mean()
     noise = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
     return x + noise * scale
 

@@ -25,6 +25,14 @@ def test_gaussian_noise_std_statistics_and_gradient():
     assert torch.allclose(x.grad, torch.ones_like(x))  # the scale is detached: d(out)/dx = 1
 
 
+def test_gaussian_noise_scale_takes_part_in_backpropagation_when_asked():
+    x = torch.full((4,), 2.0, requires_grad=True)
+    g = torch.Generator().manual_seed(0)
+    eps = torch.randn(4, generator=torch.Generator().manual_seed(0))
+    gaussian_noise(x, 1.5, generator=g, scale_grad=True).sum().backward()
+    assert torch.allclose(x.grad, 1 + 1.5 * eps.sum() / 4)  # d/dx_i [x + 1.5 · mean|x| · ε]
+
+
 def test_input_noise_per_modality_uses_each_modality_own_scale():
     x = {"image": torch.full((3, 2), 0.5), "mfcc": torch.full((3, 4), -200.0)}
     out = input_noise(x, 0.1, "modality", generator=torch.Generator().manual_seed(0))

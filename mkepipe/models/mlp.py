@@ -17,7 +17,8 @@ class MLP(nn.Module):
 
     Takes ``{modality: (N, features)}`` and reads ``modalities`` in that order, side by
     side, as its ``in_features`` inputs. ``dropout`` (T3) and ``hidden_noise`` (T2) act
-    only in training mode.
+    only in training mode. As in the notebook (``y + beta * abs(y).mean() * randn``), the
+    gradient flows through T2's noise scale ``mean |h|``.
     """
 
     def __init__(self, in_features: int, hidden: int, num_classes: int, dropout: float = 0.0,
@@ -35,6 +36,6 @@ class MLP(nn.Module):
             else inputs[self.modalities[0]]
         h = dropout(F.relu(self.fc1(x)), self.dropout, self.training)
         if self.training:
-            h = gaussian_noise(h, self.hidden_noise)
+            h = gaussian_noise(h, self.hidden_noise, scale_grad=True)
         h = dropout(F.relu(self.fc2(h)), self.dropout, self.training)
         return self.fc3(h)
