@@ -30,11 +30,11 @@ def _stage(args: argparse.Namespace) -> int:
 
 
 def _pipeline(args: argparse.Namespace) -> int:
-    from mkepipe.pipeline import dvc_yaml, link_experiments
+    from mkepipe.pipeline import check, dvc_yaml, link_experiments
 
     path = Path(args.project) / "dvc.yaml"
     if args.check:
-        current = path.is_file() and path.read_text() == dvc_yaml()
+        current = check(path)
         print(f"{path}: {'current' if current else 'differs from mkepipe.stages.STAGES: run mke pipeline --write'}")
         return 0 if current else 1
     if args.write:

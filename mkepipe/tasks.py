@@ -141,10 +141,6 @@ class Task(ABC):
         """Correction/corruption/disagreement of a student against its pseudo labels."""
         return ExpansionMeter(self.class_names, multilabel=self.family == "bernoulli")
 
-    def describe(self) -> dict[str, Any]:
-        return {"task": self.name, "metric": self.metric, "class_scores": self.class_scores,
-                "num_classes": self.num_classes}
-
 
 class SingleLabelTask(Task):
     """One class per unit: softmax probabilities, argmax labels, CE/KL losses."""

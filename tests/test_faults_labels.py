@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests._label_writer_proc import K_DENSE, CountingLabeler, dense_probs
 from mkepipe.labels import LabelStore, _format
+from tests._label_writer_proc import K_DENSE, CountingLabeler, dense_probs
 
 IDS = [f"s{i:03d}" for i in range(24)]
 

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from tests._label_writer_proc import class_probs, sample_rng
 from mkepipe.labels import Generation, LabelStore, LabelStoreError, compare
-from mkepipe.labels.bernoulli import pack_bits, unpack_bits
 from mkepipe.labels import cli as labels_cli
+from mkepipe.labels.bernoulli import pack_bits, unpack_bits
+from tests._label_writer_proc import class_probs, sample_rng
 
 K = 11  # not a multiple of 8: the bitmask pads each unit to 2 bytes
 SHAPE = (6, 7)

@@ -9,9 +9,9 @@ import sys
 
 import pytest
 
-from tests._label_writer_proc import class_probs
 from mkepipe.labels import LabelStore
 from mkepipe.labels import cli as labels_cli
+from tests._label_writer_proc import class_probs
 
 
 def mke(*argv: str) -> int:

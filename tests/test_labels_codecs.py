@@ -79,9 +79,10 @@ def test_hard_dtype_grows_with_classes():
 
 def segmentation_softmax(n: int, k: int, height: int, width: int, encoder: str, temperature: float = 12.0):
     """Softmax of a randomly initialised DeepLabV3+ on structured synthetic scenes (see bench)."""
-    import torch
-    from bench.label_store import scene
     import segmentation_models_pytorch as smp
+    import torch
+
+    from bench.label_store import scene
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
     net = smp.DeepLabV3Plus(encoder_name=encoder, encoder_weights=None, classes=k).eval()

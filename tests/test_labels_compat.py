@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from tests._label_writer_proc import K_DENSE, class_probs, dense_probs
 from mkepipe.labels import Generation, LabelStore
+from tests._label_writer_proc import K_DENSE, class_probs, dense_probs
 
 # id and digest of every file (manifest without its "family" key) written by commit 1a0ba71
 PINNED = {

@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests._label_writer_proc import class_probs
 from mkepipe.labels import DamagedGenerationError, Generation, LabelStore
 from mkepipe.labels import cli as labels_cli
+from tests._label_writer_proc import class_probs
 
 HELPER = Path(__file__).with_name("_label_writer_proc.py")
 N = 40  # 5 shards of 8

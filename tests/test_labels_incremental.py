@@ -8,8 +8,8 @@ import random
 import numpy as np
 import pytest
 
-from tests._label_writer_proc import K_DENSE, CountingLabeler, class_probs, dense_probs
 from mkepipe.labels import Generation, LabelStore, LabelStoreError, compare
+from tests._label_writer_proc import K_DENSE, CountingLabeler, class_probs, dense_probs
 
 LINEAGE = dict(teacher_hash="sha256:teacher", progress=False)
 

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from tests._label_writer_proc import K_DENSE, SHAPE, CountingLabeler, class_probs, dense_probs
 from mkepipe.labels import DamagedGenerationError, Generation, LabelStore, LabelStoreError
 from mkepipe.labels.codecs import analyse
+from tests._label_writer_proc import K_DENSE, SHAPE, CountingLabeler, class_probs, dense_probs
 
 KINDS = [("hard", "hard"), ("soft", "float16"), ("soft", "sparse-q8"),
          ("weighted", "float16"), ("weighted", "sparse-q8"), ("weighted", "hard")]

@@ -11,9 +11,9 @@ import sys
 
 import pytest
 
-from tests._label_writer_proc import class_probs
 from mkepipe.labels import DamagedGenerationError, Generation, LabelStore, LabelStoreError
 from mkepipe.labels import cli as labels_cli
+from tests._label_writer_proc import class_probs
 
 IDS = [f"c{i:03d}" for i in range(30)]
 

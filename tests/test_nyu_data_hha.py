@@ -5,8 +5,15 @@ import cv2
 import numpy as np
 import pytest
 
-from mkepipe.experiments.nyu.hha import (NYU_RGB, HHACache, Intrinsics, compute_hha, encode_depth, gravity_direction,
-                                  surface_normals)
+from mkepipe.experiments.nyu.hha import (
+    NYU_RGB,
+    HHACache,
+    Intrinsics,
+    compute_hha,
+    encode_depth,
+    gravity_direction,
+    surface_normals,
+)
 
 
 def _rot(pitch: float, roll: float) -> np.ndarray:

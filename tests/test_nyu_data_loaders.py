@@ -9,13 +9,30 @@ import h5py
 import numpy as np
 import pytest
 
-from mkepipe.experiments.nyu.classes import (VOID, class_id40, classes40, labels40_to_train, labels894_to_train, lut40to13,
-                                      lut894to40, standard_split)
+from mkepipe.data.quarantine import BadSample
+from mkepipe.experiments.nyu.classes import (
+    VOID,
+    class_id40,
+    classes40,
+    labels40_to_train,
+    labels894_to_train,
+    lut40to13,
+    lut894to40,
+    standard_split,
+)
 from mkepipe.experiments.nyu.labeled_mat import LabeledMat, LabeledMatWriter, read_split_indices
 from mkepipe.experiments.nyu.png_layout import read_png_sample, scan_png_split
-from mkepipe.data.quarantine import BadSample
-from mkepipe.experiments.nyu.raw_scenes import (decode_depth, decode_pnm, decode_rgb, metres_to_raw, pair_frames,
-                                         parse_frame_name, raw_to_metres, scan_raw, scan_scene)
+from mkepipe.experiments.nyu.raw_scenes import (
+    decode_depth,
+    decode_pnm,
+    decode_rgb,
+    metres_to_raw,
+    pair_frames,
+    parse_frame_name,
+    raw_to_metres,
+    scan_raw,
+    scan_scene,
+)
 
 H, W = 6, 8
 

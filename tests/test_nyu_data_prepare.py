@@ -10,12 +10,12 @@ from pydantic import ValidationError
 from mkepipe.data.arrays import NpyFile
 from mkepipe.data.manifest import read_manifest, sha256_bytes
 from mkepipe.data.split import DiskSplit
+from mkepipe.experiments.nyu._layout import SCENE_TYPES
 from mkepipe.experiments.nyu.classes import IGNORE_INDEX
 from mkepipe.experiments.nyu.config import NyuPrepareConfig
 from mkepipe.experiments.nyu.experiment import Nyu
-from mkepipe.experiments.nyu.prepare import prepare_nyu
-from mkepipe.experiments.nyu._layout import SCENE_TYPES
 from mkepipe.experiments.nyu.labeled_mat import LabeledMat
+from mkepipe.experiments.nyu.prepare import prepare_nyu
 from mkepipe.experiments.nyu.raw_scenes import scan_raw
 
 SYNTH = {"n_labeled": 6, "n_test": 3, "n_scenes": 2, "frames_per_scene": 5, "height": 48, "width": 64, "seed": 3,

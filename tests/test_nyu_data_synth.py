@@ -10,17 +10,17 @@ import pytest
 from sklearn.tree import DecisionTreeClassifier
 
 from mkepipe.data.split import DiskSplit as load_split
-from mkepipe.experiments.nyu.prepare import prepare_nyu
-from mkepipe.experiments.nyu.synth import frame_lights, _rng, render_frame, write_synthetic_nyu
 from mkepipe.experiments.nyu._layout import CLASSES, camera_path, sample_room
 from mkepipe.experiments.nyu._render import cast, smooth_noise
-from mkepipe.experiments.nyu.hha import NYU_RGB
 from mkepipe.experiments.nyu.classes import class_id40, lut894to40
 from mkepipe.experiments.nyu.cli import add_parser
+from mkepipe.experiments.nyu.config import NyuSynthConfig
+from mkepipe.experiments.nyu.hha import NYU_RGB
 from mkepipe.experiments.nyu.labeled_mat import LabeledMat, read_split_indices
 from mkepipe.experiments.nyu.png_layout import decode_png
-from mkepipe.experiments.nyu.config import NyuSynthConfig
+from mkepipe.experiments.nyu.prepare import prepare_nyu
 from mkepipe.experiments.nyu.raw_scenes import decode_depth, decode_rgb, scan_raw, scan_scene
+from mkepipe.experiments.nyu.synth import _rng, frame_lights, render_frame, write_synthetic_nyu
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +64,8 @@ def test_raw_scenes_and_truth(synth):
 
 def _tree_miou(tmp_path, class_affinity: float) -> dict[str, float]:
     """Test mIoU of a per-pixel decision tree on RGB, on HHA and on both."""
-    synth = {"n_labeled": 24, "n_test": 12, "n_scenes": 1, "frames_per_scene": 1, "height": 96, "width": 128, "rgb_drop": 0.0,
+    synth = {"n_labeled": 24, "n_test": 12, "n_scenes": 1, "frames_per_scene": 1, "height": 96, "width": 128,
+             "rgb_drop": 0.0,
              "class_affinity": class_affinity}
     prepare_nyu({"height": 48, "width": 64, "hha_cache_dir": None, "synthetic": synth}, tmp_path)
     train, test = load_split(tmp_path, "labeled"), load_split(tmp_path, "test")

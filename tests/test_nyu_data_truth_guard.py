@@ -11,9 +11,9 @@ import pytest
 from mkepipe import stages
 from mkepipe.config import parse_params
 from mkepipe.data.split import DiskSplit
+from mkepipe.data.truth_guard import ENV, UnlabeledTruthAccessError, forbid_unlabeled_truth, is_truth_path
 from mkepipe.experiments.nyu.experiment import Nyu
 from mkepipe.experiments.nyu.prepare import prepare_nyu
-from mkepipe.data.truth_guard import ENV, UnlabeledTruthAccessError, forbid_unlabeled_truth, is_truth_path
 
 SYNTH = {"n_labeled": 3, "n_test": 2, "n_scenes": 1, "frames_per_scene": 3, "height": 24, "width": 32, "rgb_drop": 0.0}
 

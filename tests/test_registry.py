@@ -9,7 +9,6 @@ from mkepipe.models import MODELS, create_model
 from mkepipe.training.methods import METHODS
 from mkepipe.training.runs import PseudoLabels, score, train_student
 
-
 SMALL_PREPARE = {  # experiment -> prepare settings small enough for a unit test
     "nyu": {"height": 24, "width": 32, "synthetic": {"n_labeled": 4, "n_test": 2, "n_scenes": 1,
                                                      "frames_per_scene": 3, "height": 48, "width": 64}},

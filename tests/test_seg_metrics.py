@@ -6,8 +6,7 @@ from sklearn.metrics import confusion_matrix as sk_confusion
 from sklearn.metrics import jaccard_score
 
 from mkepipe.evaluation.seg_figures import colorize, confusion_png, palette, qualitative_panels
-from mkepipe.evaluation.segmentation import (SegMetrics, confusion_matrix, iou_per_class, mean_iou,
-                                             pixel_accuracy)
+from mkepipe.evaluation.segmentation import SegMetrics, confusion_matrix, iou_per_class, mean_iou, pixel_accuracy
 from mkepipe.losses import IGNORE_INDEX
 
 K = 6

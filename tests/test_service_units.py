@@ -11,8 +11,8 @@ import pytest
 
 from mkepipe.config import ConfigError, parse_params
 from mkepipe.data.quarantine import BadSample
-from mkepipe.experiments.nyu.raw_scenes import encode_depth, encode_pnm, frame_name
 from mkepipe.experiments.nyu.inbox import load_sample, scan_inbox
+from mkepipe.experiments.nyu.raw_scenes import encode_depth, encode_pnm, frame_name
 from mkepipe.promotion import decide
 from mkepipe.service.inbox import diff_inbox
 from mkepipe.service.retry import is_transient, retry_transient
@@ -121,13 +121,14 @@ def test_state_round_trips_and_is_replaced_whole(tmp_path):
 
 
 def test_service_config_is_validated():
-    assert parse_params({"experiment": "nyu", **{"service": {"interval_minutes": 5, "schedule": False}}}).service.interval_minutes == 5
+    service = parse_params({"experiment": "nyu", "service": {"interval_minutes": 5, "schedule": False}}).service
+    assert service.interval_minutes == 5
     with pytest.raises(ConfigError, match="service.interval_minutes"):
-        parse_params({"experiment": "nyu", **{"service": {"interval_minutes": 0}}})
+        parse_params({"experiment": "nyu", "service": {"interval_minutes": 0}})
     with pytest.raises(ConfigError, match="promotion.min_class_coverage"):
-        parse_params({"experiment": "nyu", **{"promotion": {"min_class_coverage": 2}}})
+        parse_params({"experiment": "nyu", "promotion": {"min_class_coverage": 2}})
     with pytest.raises(ConfigError, match="service.intervall"):
-        parse_params({"experiment": "nyu", **{"service": {"intervall": 5}}})
+        parse_params({"experiment": "nyu", "service": {"intervall": 5}})
 
 
 def test_notify_refuses_without_an_api_url(tmp_path):

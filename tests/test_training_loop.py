@@ -6,10 +6,9 @@ import torch
 from mkepipe import stages
 from mkepipe.config import Perturbation, load_params
 from mkepipe.experiments import create_experiment
-from mkepipe.training.loop import POLY_POWER, fit, make_optimizer, make_schedule
 from mkepipe.tasks import MulticlassTask
 from mkepipe.training.data import Batch
-from mkepipe.training.loop import NonFiniteLoss
+from mkepipe.training.loop import POLY_POWER, NonFiniteLoss, fit, make_optimizer, make_schedule
 from mkepipe.training.methods import consistency_step
 from mkepipe.training.runs import predict_logits, train_teacher
 from tests.conftest import ROOT

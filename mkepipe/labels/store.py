@@ -12,8 +12,17 @@ import numpy as np
 
 from mkepipe.fileio import atomic_write_bytes, fsync_dir
 
-from ._format import (FORMAT, FORMAT_VERSION, MANIFEST, SHARD_PATTERN, DamagedGenerationError,
-                      LabelStoreError, canonical_json, naming_file, sha256_hex)
+from ._format import (
+    FORMAT,
+    FORMAT_VERSION,
+    MANIFEST,
+    SHARD_PATTERN,
+    DamagedGenerationError,
+    LabelStoreError,
+    canonical_json,
+    naming_file,
+    sha256_hex,
+)
 from ._manifest import generation_id, make_lineage
 from ._writer import locked, write_shards
 from .families import Family, create_family

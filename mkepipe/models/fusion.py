@@ -13,8 +13,14 @@ from segmentation_models_pytorch.encoders.resnet import ResNetEncoder
 from torch import nn
 
 from mkepipe.models import MODELS
-from mkepipe.models.segmentation import (DeepLabV3PlusSeg, build_encoder, check_batch, default_atrous_rates,
-                                         load_encoder_weights, pad_to_multiple)
+from mkepipe.models.segmentation import (
+    DeepLabV3PlusSeg,
+    build_encoder,
+    check_batch,
+    default_atrous_rates,
+    load_encoder_weights,
+    pad_to_multiple,
+)
 from mkepipe.perturb import dropout
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 from mkepipe.labels import Generation
-from mkepipe.service.ingest import Ingested
 from mkepipe.promotion import Decision
+from mkepipe.service.ingest import Ingested
 from mkepipe.service.state import Layout, ServiceState
 
 METHOD_NAMES = {"teacher": "UM teacher", "um_student": "UM student", "noisy_student": "NOISY student",

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from mkepipe.config import Params, TrainConfig
-from mkepipe.data.split import Split, SplitReader
+from mkepipe.data.split import SplitReader
 from mkepipe.experiments.base import Experiment, ModelSpec
 from mkepipe.training.data import Part, PseudoTargets, SplitLabels, TrainingSet, batches
 from mkepipe.training.loop import fit
@@ -163,8 +163,3 @@ def train_student(exp: Experiment, params: Params, method_name: str, *, unlabele
             parts.append(Part(labeled, spec.modalities, SplitLabels(labeled, exp.task, soft=pseudo.soft)))
     history = _fit(exp, method_name, model, method.train_step, parts, cfg, perturbation, seed, on_epoch)
     return model, spec, history
-
-
-def in_memory(split: SplitReader) -> Split:
-    """All of ``split`` in memory (paper-table runs on tiny data)."""
-    return split if isinstance(split, Split) else split.take(range(len(split)))

@@ -62,8 +62,9 @@ class NyuSynthConfig(Section):
     class_affinity: float = Field(0.8, ge=0, le=1, description="chance a surface has its class's typical material")
     rgb_drop: float = Field(0.03, ge=0, lt=1, description="share of depth frames whose RGB frame is dropped")
     appearance: Literal["illumination", "material"] = Field(
-        "illumination", description="illumination: lighting and camera change per frame; material: one light per "
-                                    "room, so a surface looks alike in every frame (the old default, a negative control)")
+        "illumination", description="illumination: lighting and camera change per frame; material: one light "
+                                    "per room, so a surface looks alike in every frame (the old default, a "
+                                    "negative control)")
 
 
 class NyuPrepareConfig(Section):

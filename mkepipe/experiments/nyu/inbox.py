@@ -145,7 +145,8 @@ class RgbdInbox(Inbox):
         for split in sorted(p for p in prev.iterdir() if (p / SPLIT_META).is_file() and p.name != "unlabeled"):
             link_tree(split, tmp / split.name)
         log.write(tmp)
-        extra = {k: v for k, v in manifest.items() if k not in ("format", "dataset", "num_samples", "sha256", "samples")}
+        own = ("format", "dataset", "num_samples", "sha256", "samples")  # write_manifest's own fields
+        extra = {k: v for k, v in manifest.items() if k not in own}
         extra["counts"] = {**manifest["counts"], "unlabeled": manifest["counts"]["unlabeled"] + len(builder.rows)}
         extra["ingested"] = {"from": prev.name, "added": len(builder.rows), "quarantine": log.summary()}
         write_manifest(tmp, manifest["dataset"], {**manifest["samples"], **builder.rows}, extra)

@@ -16,8 +16,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from mkepipe.experiments.nyu.classes import standard_split
 from mkepipe.data.quarantine import BadSample
+from mkepipe.experiments.nyu.classes import standard_split
 
 REQUIRED = ("images", "depths", "labels")
 SPLIT_FILES = {"train": "train_indices_1based.txt", "test": "test_indices_1based.txt",

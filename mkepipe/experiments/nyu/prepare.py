@@ -17,19 +17,31 @@ from typing import Any
 import cv2
 import numpy as np
 
-from mkepipe.experiments.nyu.config import NyuPrepareConfig
-from mkepipe.data.manifest import sha256_bytes, write_manifest
 from mkepipe.data import quarantine as q
-from mkepipe.experiments.nyu.classes import (NUM_CLASSES, NUM_RAW_CLASSES, VOID, classes40, labels40_to_train,
-                                      labels894_to_train)
+from mkepipe.data.manifest import sha256_bytes, write_manifest
 from mkepipe.data.split import SplitWriter, write_split
 from mkepipe.experiments.base import SPLITS, TRUTH_SPLIT
 from mkepipe.experiments.nyu import checks
+from mkepipe.experiments.nyu.classes import (
+    NUM_CLASSES,
+    NUM_RAW_CLASSES,
+    VOID,
+    classes40,
+    labels40_to_train,
+    labels894_to_train,
+)
+from mkepipe.experiments.nyu.config import NyuPrepareConfig
 from mkepipe.experiments.nyu.hha import NYU_RGB, HHACache, encode_depth
 from mkepipe.experiments.nyu.labeled_mat import LabeledMat, read_split_indices
 from mkepipe.experiments.nyu.png_layout import decode_png, read_png_sample, scan_png_split
 from mkepipe.experiments.nyu.raw_scenes import RawPair, decode_depth, decode_rgb, read_bytes, scan_raw
-from mkepipe.experiments.nyu.synth import MAT_NAME, SYNTH_VERSION, is_synthetic_dir, read_synth_params, write_synthetic_nyu
+from mkepipe.experiments.nyu.synth import (
+    MAT_NAME,
+    SYNTH_VERSION,
+    is_synthetic_dir,
+    read_synth_params,
+    write_synthetic_nyu,
+)
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +76,8 @@ class SampleBuilder:
             self.quarantine.add(sid, self.name, sources, err)
             return False
         except OSError as err:  # a disk or network error on one sample stops only that sample
-            self.quarantine.add(sid, self.name, sources, q.BadSample("io_error", f"{err.filename or ''}: {err.strerror or err}"))
+            detail = f"{err.filename or ''}: {err.strerror or err}"
+            self.quarantine.add(sid, self.name, sources, q.BadSample("io_error", detail))
             return False
         self.source_shape[sid] = depth.shape
         rgb, depth_enc, y = self._transform(rgb, depth, y)

@@ -32,10 +32,26 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from mkepipe.experiments.nyu._layout import (MATERIALS, camera_path, sample_camera, sample_frame_light,
-                                             sample_room, sample_room_lights)
-from mkepipe.experiments.nyu._render import (Camera, FrameLight, Lighting, Room, cast, cct_rgb, shade, shade_lit,
-                                             smooth_noise, surface_table)
+from mkepipe.experiments.nyu._layout import (
+    MATERIALS,
+    camera_path,
+    sample_camera,
+    sample_frame_light,
+    sample_room,
+    sample_room_lights,
+)
+from mkepipe.experiments.nyu._render import (
+    Camera,
+    FrameLight,
+    Lighting,
+    Room,
+    cast,
+    cct_rgb,
+    shade,
+    shade_lit,
+    smooth_noise,
+    surface_table,
+)
 from mkepipe.experiments.nyu.hha import NYU_RGB, Intrinsics
 from mkepipe.experiments.nyu.labeled_mat import LabeledMatWriter, write_split_indices
 from mkepipe.experiments.nyu.png_layout import encode_png
