@@ -23,6 +23,8 @@ class NpyFile:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        self._fd: int | None = None  # set first: __del__ runs even when the checks below refuse the file
+        self._pid = -1
         try:
             with open(self.path, "rb") as f:
                 version = np.lib.format.read_magic(f)
@@ -42,8 +44,6 @@ class NpyFile:
         if self.path.stat().st_size != expected:
             raise ValueError(f"{self.path}: {self.path.stat().st_size} bytes, its header promises {expected} "
                              "(truncated or damaged)")
-        self._fd: int | None = None
-        self._pid = -1
 
     def __len__(self) -> int:
         return self.shape[0]
