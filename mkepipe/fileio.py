@@ -1,13 +1,14 @@
-"""Crash-safe file writes (temporary name, fsync, rename, fsync of the directory) and
-file hashing. Every writer of pipeline outputs goes through here."""
+"""Crash-safe file writes (temporary name, fsync, rename, fsync of the directory), file
+hashing and JSON reading. Every writer of pipeline outputs goes through here."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import uuid
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 TMP_MARK = ".tmp-"  # in the name of every temporary file; a crash can leave such strays behind
 _CHUNK = 8 << 20
@@ -62,3 +63,13 @@ def sha256_file(path: str | Path) -> str:
         while chunk := f.read(_CHUNK):
             h.update(chunk)
     return h.hexdigest()
+
+
+def read_json(path: str | Path) -> Any:
+    """Parse a JSON file; a damaged one is a ValueError that names it (a missing one stays
+    FileNotFoundError)."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_bytes())
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"{path}: not valid JSON ({err}); the file is damaged") from None
