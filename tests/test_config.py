@@ -32,7 +32,7 @@ def test_unknown_experiment_and_bad_rounds():
     with pytest.raises(ConfigError, match="unknown experiment 'mars'"):
         parse_params({"experiment": "mars"})
     with pytest.raises(ConfigError, match="rounds must be numbered"):
-        parse_params({"rounds": [{"id": 2, "teacher": "teacher.pt"}]})
+        parse_params({"experiment": "twomoon", "rounds": [{"id": 2, "teacher": "teacher.pt"}]})
 
 
 def test_defaults_are_the_twomoon_protocol():
