@@ -40,8 +40,15 @@ def _experiment(params: Params) -> "Experiment":
 
 
 def prepare(params: Params, out: Path) -> dict[str, Any]:
-    """Materialise the active experiment's dataset and manifest into ``out``."""
+    """Materialise the active experiment's dataset and manifest into ``out``.
+
+    ``manifest.json`` marks a complete dataset: an older one is removed before anything is
+    written and the new one is written last, so a run killed over an older dataset leaves
+    no manifest that a reader could take for the mix."""
+    from mkepipe.data.manifest import MANIFEST
+
     exp = _experiment(params)
+    (Path(out) / MANIFEST).unlink(missing_ok=True)
     return exp.prepare(params.active("prepare"), Path(out))
 
 

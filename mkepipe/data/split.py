@@ -194,7 +194,11 @@ class SplitWriter:
         self._writers.clear()
 
     def close(self, empty: dict[str, tuple[tuple[int, ...], Any]] | None = None) -> None:
-        """Commit the files; ``empty`` gives ``{name: (row_shape, dtype)}`` for a split that got no rows."""
+        """Commit the files; ``empty`` gives ``{name: (row_shape, dtype)}`` for a split that got no rows.
+
+        ``split.json`` marks a complete split: an older one goes before the first file is
+        replaced and the new one comes last, so a reader never opens a half-replaced split."""
+        (self.root / SPLIT_META).unlink(missing_ok=True)
         for name, (shape, dtype) in (empty or {}).items():
             if name not in self._writers:
                 self._writers[name] = NpyWriter(self.root / f"{name}.npy", shape, dtype)
