@@ -130,6 +130,7 @@ def student(params: Params, data: Path, labels: Path, out: Path, history: Path |
     ``out/<method>.pt`` holds every method trained, baselines included, and
     ``out/<method>-<kind>.pt`` the label-kind ablation (e.g. hard vs soft labels).
     A round with ``baselines: false`` trains the configured method only.
+    ``student.pt`` marks a complete folder: removed first, copied from ``<method>.pt`` last.
     """
     from mkepipe.evaluation.reports import write_csv
     from mkepipe.training.checkpoint import save_checkpoint
@@ -143,6 +144,7 @@ def student(params: Params, data: Path, labels: Path, out: Path, history: Path |
     with_baselines = params.round(round_id).baselines
     methods = [cfg.method] + [m for m in cfg.baselines if m != cfg.method and with_baselines]
     out = Path(out)
+    (out / PRIMARY).unlink(missing_ok=True)
     saved: dict[str, str] = {}
     runs = [(name, gen.kind, name) for name in methods]
     runs += [(cfg.method, k, f"{cfg.method}-{k}") for k in cfg.label_ablation if k != gen.kind and with_baselines]
@@ -154,10 +156,9 @@ def student(params: Params, data: Path, labels: Path, out: Path, history: Path |
         meta = {"method": tag, "experiment": exp.name, "labels": str(labels), "label_kind": label_kind}
         save_checkpoint(out / f"{tag}.pt", model, spec, meta)
         saved[tag] = str(out / f"{tag}.pt")
-        if tag == cfg.method:
-            save_checkpoint(out / PRIMARY, model, spec, meta)
-            if history is not None:
-                write_csv(history, hist)
+        if tag == cfg.method and history is not None:
+            write_csv(history, hist)
+    atomic_copy(out / f"{cfg.method}.pt", out / PRIMARY)
     return saved
 
 
