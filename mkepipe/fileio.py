@@ -2,6 +2,7 @@
 hashing and JSON reading. Every writer of pipeline outputs goes through here."""
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import os
@@ -23,13 +24,34 @@ def fsync_dir(path: str | Path) -> None:
         os.close(fd)
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def remove_strays(path: Path) -> None:
+    """Delete the temporary files (``<name>.tmp-<pid>…``) that killed writers of ``path``
+    left beside it; the temporary file of a writer still running is kept."""
+    for stray in path.parent.glob(f"{glob.escape(path.name)}{TMP_MARK}*"):
+        pid = stray.name[len(path.name) + len(TMP_MARK):].split("-")[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)) and stray.is_file():
+            stray.unlink(missing_ok=True)
+
+
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     """Call ``write(tmp_path)`` and move the result to ``path`` atomically.
 
-    A crash at any point leaves either the old file or the new one, never half of one.
+    A crash at any point leaves either the old file or the new one, never half of one;
+    the next write of ``path`` removes the temporary file the crash left.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_strays(path)
     tmp = path.with_name(f"{path.name}{TMP_MARK}{os.getpid()}-{uuid.uuid4().hex[:8]}")
     try:
         write(tmp)

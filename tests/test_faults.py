@@ -37,6 +37,7 @@ from mkepipe.experiments import RegistryError
 from mkepipe.experiments.nyu.config import NyuPrepareConfig
 from mkepipe.experiments.nyu.inbox import RgbdInbox
 from mkepipe.experiments.nyu.raw_scenes import encode_depth, encode_pnm, frame_name
+from mkepipe.fileio import atomic_write_text
 from mkepipe.workspace import PROJECT_ENV
 from tests.conftest import ROOT, make_project, run
 from tests.prefect_server import prefect_server, served
@@ -413,6 +414,22 @@ def test_bad_inbox_entry_is_quarantined_and_the_rest_ingested(tmp_path, case):
     assert sorted(got.added) == sorted(good)
     stored = (tmp_path / "v1" / "unlabeled" / "ids.txt").read_text().split()
     assert stored[0] == "old/0001" and sorted(stored[1:]) == sorted(good)
+
+
+# --- what a killed writer leaves behind -----------------------------------------------------
+
+def test_the_next_writer_removes_a_killed_writers_temporary_files(tmp_path):
+    """kill -9 leaves ``<name>.tmp-<pid>…`` beside an output (test_faults_kill.py kills
+    for real); the next write of that output removes it, unless its writer still runs."""
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    for name, write in (("x.json", lambda p: atomic_write_text(p, "{}")),
+                        ("y.npy", lambda p: write_npy(p, np.zeros((2, 3), np.float32)))):
+        dead, live = tmp_path / f"{name}.tmp-{gone.pid}-0123abcd", tmp_path / f"{name}.tmp-{os.getppid()}"
+        dead.write_bytes(b"half")
+        live.write_bytes(b"in progress")
+        write(tmp_path / name)
+        assert not dead.exists() and live.exists()
 
 
 # --- served flows on a real Prefect server: `mke serve`, deployments, the workspace lock ------
