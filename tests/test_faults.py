@@ -554,3 +554,15 @@ with workspace_lock(Path(sys.argv[1])):
     print("held", flush=True)
     sys.stdin.read()
 """
+
+
+def test_reliability_doc_names_tests_that_exist():
+    """Every ``file::test`` in docs/reliability.md (``::test`` continues the last file) is a test."""
+    doc = (ROOT / "docs" / "reliability.md").read_text()
+    named, current = [], None
+    for path, name in re.findall(r"`(tests/\w+\.py)?::(\w+)", doc):
+        current = path or current
+        named.append((current, name))
+    assert len(named) > 40
+    missing = [f"{p}::{n}" for p, n in named if not re.search(rf"^def {n}\(", (ROOT / p).read_text(), re.M)]
+    assert not missing, missing
