@@ -112,17 +112,13 @@ def test_flows_refuse_an_unregistered_or_path_like_experiment(tmp_path, monkeypa
 
 # --- strict config: exit 2 from `mke stage prepare`, naming the key, nothing written ----------
 
-def _duplicate_seed(text: str) -> str:
-    return text.replace("seed: 0\n", "seed: 0\nseed: 1\n", 1)
-
-
 SEED_LINE = REPO_PARAMS.splitlines().index("seed: 0") + 1
 CONFIG_CASES = {  # case: (new params.yaml text, what the error names)
     "lr_inf": (REPO_PARAMS.replace("    lr: 0.01\n", "    lr: .inf\n", 1), "teacher.twomoon.lr"),
     "lr_nan": (REPO_PARAMS.replace("    lr: 0.01\n", "    lr: .nan\n", 1), "teacher.twomoon.lr"),
     "epochs_true": (REPO_PARAMS.replace("epochs: 1000", "epochs: true", 1), "teacher.twomoon.epochs"),
     "epochs_string": (REPO_PARAMS.replace("epochs: 1000", "epochs: '7'", 1), "teacher.twomoon.epochs"),
-    "duplicate_key": (_duplicate_seed(REPO_PARAMS),
+    "duplicate_key": (REPO_PARAMS.replace("seed: 0\n", "seed: 0\nseed: 1\n", 1),
                       f"duplicate key 'seed' (first on line {SEED_LINE}, again on line {SEED_LINE + 1})"),
     "empty_file": ("", "the file is empty"),
     "round_teacher_escapes": (REPO_PARAMS.replace("teacher: teacher.pt", "teacher: ../../../../etc/passwd", 1),

@@ -198,9 +198,8 @@ def test_prepare_regenerates_when_the_appearance_changes(tmp_path):
     synth = {**TINY, "n_scenes": 1, "rgb_drop": 0.0}
     cfg = {"height": 24, "width": 32, "hha_cache_dir": None, "synthetic": {**synth, "appearance": "material"}}
     prepare_nyu(cfg, tmp_path)
-    with np.load(tmp_path / "labeled.npz") as z:
-        rgb_m, depth_m = z["rgb"], z["depth"]
+    material = load_split(tmp_path, "labeled").read(range(synth["n_labeled"]))
     prepare_nyu({**cfg, "synthetic": synth}, tmp_path)
     assert json.loads((tmp_path / "source" / "synth.json").read_text())["appearance"] == "illumination"
-    with np.load(tmp_path / "labeled.npz") as z:
-        assert not np.array_equal(z["rgb"], rgb_m) and np.array_equal(z["depth"], depth_m)
+    lit = load_split(tmp_path, "labeled").read(range(synth["n_labeled"]))
+    assert not np.array_equal(lit["rgb"], material["rgb"]) and np.array_equal(lit["depth"], material["depth"])

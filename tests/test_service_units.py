@@ -121,13 +121,14 @@ def test_state_round_trips_and_is_replaced_whole(tmp_path):
 
 
 def test_service_config_is_validated():
-    assert parse_params({"service": {"interval_minutes": 5, "schedule": False}}).service.interval_minutes == 5
+    nyu = {"experiment": "nyu"}
+    assert parse_params({**nyu, "service": {"interval_minutes": 5, "schedule": False}}).service.interval_minutes == 5
     with pytest.raises(ConfigError, match="service.interval_minutes"):
-        parse_params({"service": {"interval_minutes": 0}})
+        parse_params({**nyu, "service": {"interval_minutes": 0}})
     with pytest.raises(ConfigError, match="promotion.min_class_coverage"):
-        parse_params({"promotion": {"min_class_coverage": 2}})
+        parse_params({**nyu, "promotion": {"min_class_coverage": 2}})
     with pytest.raises(ConfigError, match="service.intervall"):
-        parse_params({"service": {"intervall": 5}})
+        parse_params({**nyu, "service": {"intervall": 5}})
 
 
 def test_notify_refuses_without_an_api_url(tmp_path):
