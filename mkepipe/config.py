@@ -11,12 +11,16 @@ Every model forbids unknown keys and coerces nothing (``epochs: '7'`` or ``epoch
 is an error, as are ``.inf`` and ``.nan``), so a typo is an error that names the key
 instead of a silently ignored setting. :func:`load_params` is the only reader of
 ``params.yaml``; it also refuses duplicate keys and an empty file.
+
+Paths are confined: :data:`ProjectPath` fields (round teachers, service folders) are
+relative and inside the project; :data:`DataPath` fields (a real dataset's files, caches,
+weights) may also be absolute, but only below a folder listed in ``data_roots``.
 """
 from __future__ import annotations
 
 import functools
 from pathlib import Path, PurePosixPath
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Iterator, Literal, get_args, get_origin
 
 import yaml
 from pydantic import (
@@ -48,11 +52,48 @@ def inside_project(value: str) -> str:
     """A path field that must stay inside the project: relative, without ``..`` parts."""
     parts = PurePosixPath(value).parts
     if PurePosixPath(value).is_absolute() or ".." in parts or not parts:
-        raise ValueError(f"must be a relative path inside the project (no leading / and no ..), got {value!r}")
+        raise ValueError("must be a relative path inside the project (no leading / and no ..)")
     return value
 
 
+def _absolute(value: str) -> str:
+    if not PurePosixPath(value).is_absolute() or ".." in PurePosixPath(value).parts:
+        raise ValueError("must be an absolute path without ..")
+    return value
+
+
+class _DataPathMark:
+    """Marks a :data:`DataPath` field, so :func:`data_path_fields` finds it in any section."""
+
+
+def _data_path(value: str) -> str:
+    return _absolute(value) if PurePosixPath(value).is_absolute() else inside_project(value)
+
+
 ProjectPath = Annotated[str, AfterValidator(inside_project)]
+DataPath = Annotated[str, AfterValidator(_data_path), _DataPathMark()]  # absolute only under a data root
+AbsolutePath = Annotated[str, AfterValidator(_absolute)]
+
+
+def _is_data_path(annotation: Any, metadata: list[Any]) -> bool:
+    if any(isinstance(m, _DataPathMark) for m in metadata):
+        return True
+    return any(get_origin(arg) is Annotated and _is_data_path(arg, list(get_args(arg)[1:]))
+               for arg in get_args(annotation))
+
+
+def data_path_fields(model: BaseModel, prefix: str = "") -> Iterator[tuple[str, str]]:
+    """``(dotted key, value)`` of every :data:`DataPath` field set in ``model`` and its sub-models."""
+    for name, info in type(model).model_fields.items():
+        value, key = getattr(model, name), f"{prefix}{name}"
+        if isinstance(value, BaseModel):
+            yield from data_path_fields(value, f"{key}.")
+        elif isinstance(value, (list, tuple)):
+            for i, item in enumerate(value):
+                if isinstance(item, BaseModel):
+                    yield from data_path_fields(item, f"{key}.{i}.")
+        elif isinstance(value, str) and _is_data_path(info.annotation, info.metadata):
+            yield key, value
 
 
 class Perturbation(_Section):
@@ -131,7 +172,7 @@ class SegModel(_Section):
 
     preset: Literal["cpu", "paper"] = "cpu"
     encoder: str | None = Field(None, description="overrides the preset's encoder, e.g. resnet34")
-    encoder_weights_path: str | None = Field(None, description="local ImageNet weights (.pth) for the encoder")
+    encoder_weights_path: DataPath | None = Field(None, description="local ImageNet weights (.pth) for the encoder")
 
 
 class PromotionRule(_Section):
@@ -168,6 +209,9 @@ class Params(_Section):
 
     experiment: str = Field(description="the active experiment: a registered name (mke experiments)")
     seed: int = Field(0, ge=0, le=2**32 - 1)
+    data_roots: list[AbsolutePath] = Field(
+        default_factory=list, description="folders outside the project that data path fields may name "
+                                          "(absolute paths); relative data paths stay inside the project")
     rounds: list[Round] = Field(default_factory=lambda: [Round(id=1, teacher="teacher.pt")], min_length=1)
     promotion: PromotionRule = PromotionRule()
     service: ServiceConfig = ServiceConfig()
@@ -181,6 +225,14 @@ class Params(_Section):
         ids = [r.id for r in self.rounds]
         if ids != list(range(1, len(ids) + 1)):
             raise ValueError(f"rounds must be numbered 1..n in order, got ids {ids}")
+        roots = [PurePosixPath(r) for r in self.data_roots]
+        outside = [f"{key}: {value!r} is outside the project and under no data root "
+                   f"(add its folder to data_roots; now {self.data_roots})"
+                   for key, value in data_path_fields(self)
+                   if PurePosixPath(value).is_absolute() and not any(PurePosixPath(value).is_relative_to(r)
+                                                                     for r in roots)]
+        if outside:
+            raise ValueError("\n".join(outside))
         return self
 
     def __reduce__(self):  # the class is built at run time: pickle (worker processes) through the schema
@@ -228,8 +280,11 @@ def default_params(experiment: str, **changes: Any) -> Params:
 def _describe(err: ValidationError, source: str) -> str:
     lines = []
     for e in err.errors():
-        key = ".".join(str(p) for p in e["loc"]) or "<top level>"
-        msg = e["msg"]
+        msg = str(e["ctx"]["error"]) if e["type"] == "value_error" else e["msg"]
+        if not e["loc"]:  # a check of the whole file: its lines name their keys
+            lines += [f"{source}: {line}" for line in msg.splitlines()]
+            continue
+        key = ".".join(str(p) for p in e["loc"])
         if e["type"] == "extra_forbidden":
             msg = "unknown key"
         got = "" if e["type"] == "extra_forbidden" else f" (got {e.get('input')!r})"

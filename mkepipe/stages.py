@@ -40,8 +40,15 @@ def _experiment(params: Params) -> "Experiment":
 
 
 def prepare(params: Params, out: Path) -> dict[str, Any]:
-    """Materialise the active experiment's dataset and manifest into ``out``."""
+    """Materialise the active experiment's dataset and manifest into ``out``.
+
+    ``manifest.json`` marks a complete dataset: an older one is removed before anything is
+    written and the new one is written last, so a run killed over an older dataset leaves
+    no manifest that a reader could take for the mix."""
+    from mkepipe.data.manifest import MANIFEST
+
     exp = _experiment(params)
+    (Path(out) / MANIFEST).unlink(missing_ok=True)
     return exp.prepare(params.active("prepare"), Path(out))
 
 
@@ -123,6 +130,7 @@ def student(params: Params, data: Path, labels: Path, out: Path, history: Path |
     ``out/<method>.pt`` holds every method trained, baselines included, and
     ``out/<method>-<kind>.pt`` the label-kind ablation (e.g. hard vs soft labels).
     A round with ``baselines: false`` trains the configured method only.
+    ``student.pt`` marks a complete folder: removed first, copied from ``<method>.pt`` last.
     """
     from mkepipe.evaluation.reports import write_csv
     from mkepipe.training.checkpoint import save_checkpoint
@@ -136,6 +144,7 @@ def student(params: Params, data: Path, labels: Path, out: Path, history: Path |
     with_baselines = params.round(round_id).baselines
     methods = [cfg.method] + [m for m in cfg.baselines if m != cfg.method and with_baselines]
     out = Path(out)
+    (out / PRIMARY).unlink(missing_ok=True)
     saved: dict[str, str] = {}
     runs = [(name, gen.kind, name) for name in methods]
     runs += [(cfg.method, k, f"{cfg.method}-{k}") for k in cfg.label_ablation if k != gen.kind and with_baselines]
@@ -147,10 +156,9 @@ def student(params: Params, data: Path, labels: Path, out: Path, history: Path |
         meta = {"method": tag, "experiment": exp.name, "labels": str(labels), "label_kind": label_kind}
         save_checkpoint(out / f"{tag}.pt", model, spec, meta)
         saved[tag] = str(out / f"{tag}.pt")
-        if tag == cfg.method:
-            save_checkpoint(out / PRIMARY, model, spec, meta)
-            if history is not None:
-                write_csv(history, hist)
+        if tag == cfg.method and history is not None:
+            write_csv(history, hist)
+    atomic_copy(out / f"{cfg.method}.pt", out / PRIMARY)
     return saved
 
 

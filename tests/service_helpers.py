@@ -25,6 +25,7 @@ def tiny_params(root: Path, synthetic: dict | None = None, size: tuple[int, int]
     if size:
         raw["prepare"]["nyu"]["height"], raw["prepare"]["nyu"]["width"] = size
     raw["prepare"]["nyu"]["hha_cache_dir"] = str(root / ".cache" / "hha")
+    raw["data_roots"] = [str(root)]  # the project is a temporary folder: its absolute paths are allowed
     raw["rounds"] = [{"id": 1, "teacher": "teacher.pt"}]
     raw["evaluate"] = {"nyu": {"panels": 0}}  # the confusion matrix is figure enough
     raw["service"] = SERVICE

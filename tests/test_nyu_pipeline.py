@@ -24,6 +24,7 @@ def tiny(tmp_path_factory):
     root = tmp_path_factory.mktemp("nyu")
     raw = json.loads(json.dumps(TINY))
     raw["prepare"]["nyu"]["hha_cache_dir"] = str(root / "hha-cache")
+    raw["data_roots"] = [str(root)]
     params = parse_params(raw)
     stages.prepare(params, root / "data")
     return params, root

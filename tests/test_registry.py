@@ -22,7 +22,8 @@ def test_experiment_prepares_loads_and_builds_models(name, tmp_path):
     if name == "nyu":
         prepare["hha_cache_dir"] = str(tmp_path / "cache")
     data = tmp_path / "data"
-    manifest = exp.prepare(default_params(experiment=name, prepare={name: prepare}).active("prepare"), data)
+    params = default_params(experiment=name, prepare={name: prepare}, data_roots=[str(tmp_path)])
+    manifest = exp.prepare(params.active("prepare"), data)
     splits = {s: exp.load(data, s) for s in ("labeled", "unlabeled", "test")}
     assert manifest["num_samples"] == sum(len(s) for s in splits.values())
     assert not splits["unlabeled"].has_labels, "D_u must come without labels"

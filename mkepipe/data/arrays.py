@@ -13,7 +13,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from mkepipe.fileio import TMP_MARK, fsync_dir
+from mkepipe.fileio import TMP_MARK, fsync_dir, remove_strays
 
 _HEADER_BYTES = 128  # fixed, so the shape can be rewritten in place when the writer closes
 
@@ -23,6 +23,8 @@ class NpyFile:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        self._fd: int | None = None  # set first: __del__ runs even when the checks below refuse the file
+        self._pid = -1
         try:
             with open(self.path, "rb") as f:
                 version = np.lib.format.read_magic(f)
@@ -42,8 +44,6 @@ class NpyFile:
         if self.path.stat().st_size != expected:
             raise ValueError(f"{self.path}: {self.path.stat().st_size} bytes, its header promises {expected} "
                              "(truncated or damaged)")
-        self._fd: int | None = None
-        self._pid = -1
 
     def __len__(self) -> int:
         return self.shape[0]
@@ -97,7 +97,8 @@ class NpyFile:
 
 class NpyWriter:
     """Append rows to a new ``.npy`` file; ``close`` writes the final shape and renames
-    the file into place (a crash leaves only a ``.tmp-`` stray, never a short file)."""
+    the file into place (a crash leaves only a ``.tmp-`` stray, never a short file, and
+    the next writer of the file removes the stray)."""
 
     def __init__(self, path: str | Path, row_shape: Iterable[int], dtype: np.dtype | type) -> None:
         self.path = Path(path)
@@ -105,6 +106,7 @@ class NpyWriter:
         self.dtype = np.dtype(dtype)
         self.rows = 0
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        remove_strays(self.path)
         self.tmp = self.path.with_name(f"{self.path.name}{TMP_MARK}{os.getpid()}")
         self._f = open(self.tmp, "wb")
         self._f.write(self._header(0))

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from mkepipe.fileio import atomic_write_text
+from mkepipe.fileio import atomic_write_text, read_json
 
 MANIFEST = "manifest.json"
 
@@ -40,4 +40,7 @@ def read_manifest(data_dir: str | Path) -> dict[str, Any]:
     path = Path(data_dir) / MANIFEST
     if not path.exists():
         raise FileNotFoundError(f"{path}: dataset manifest missing; run the prepare stage first")
-    return json.loads(path.read_text())
+    manifest = read_json(path)
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("sha256"), str):
+        raise ValueError(f"{path}: not a dataset manifest; run the prepare stage again")
+    return manifest

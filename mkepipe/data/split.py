@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from mkepipe.data.arrays import NpyFile, NpyWriter
-from mkepipe.fileio import atomic_write_text
+from mkepipe.fileio import atomic_write_text, read_json
 from mkepipe.losses import IGNORE_INDEX
 
 SPLIT_META = "split.json"
@@ -111,7 +111,9 @@ class DiskSplit(SplitReader):
         meta_path = self.root / SPLIT_META
         if not meta_path.is_file():
             raise FileNotFoundError(f"{self.root}: split {name!r} missing; run the prepare stage first")
-        self.meta: dict[str, Any] = json.loads(meta_path.read_text())
+        self.meta: dict[str, Any] = read_json(meta_path)
+        if not isinstance(self.meta, dict) or not isinstance(self.meta.get("modalities"), dict):
+            raise ValueError(f"{meta_path}: not a split description; run the prepare stage again")
         self.ids = (self.root / IDS).read_text().splitlines()
         self._files = {m: NpyFile(self.root / f"{m}.npy") for m in self.meta["modalities"]}
         self._y = NpyFile(self.root / f"{LABELS}.npy") if self.meta.get("labels") is not None else None
@@ -192,7 +194,11 @@ class SplitWriter:
         self._writers.clear()
 
     def close(self, empty: dict[str, tuple[tuple[int, ...], Any]] | None = None) -> None:
-        """Commit the files; ``empty`` gives ``{name: (row_shape, dtype)}`` for a split that got no rows."""
+        """Commit the files; ``empty`` gives ``{name: (row_shape, dtype)}`` for a split that got no rows.
+
+        ``split.json`` marks a complete split: an older one goes before the first file is
+        replaced and the new one comes last, so a reader never opens a half-replaced split."""
+        (self.root / SPLIT_META).unlink(missing_ok=True)
         for name, (shape, dtype) in (empty or {}).items():
             if name not in self._writers:
                 self._writers[name] = NpyWriter(self.root / f"{name}.npy", shape, dtype)

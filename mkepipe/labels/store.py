@@ -173,18 +173,24 @@ class LabelStore:
 
     def list(self) -> list[Generation]:
         """Committed generations directly under ``root``, oldest first. Damaged ones are skipped."""
+        return self._committed(skip_damaged=True)
+
+    def latest(self) -> Generation | None:
+        """The newest committed generation. A damaged one raises :class:`DamagedGenerationError`:
+        it may be the newest, and an older one must not silently stand in for it."""
+        gens = self._committed(skip_damaged=False)
+        return gens[-1] if gens else None
+
+    def _committed(self, skip_damaged: bool) -> list[Generation]:
         gens = []
         for child in sorted(self.root.iterdir()) if self.root.is_dir() else []:
             if (child / MANIFEST).is_file():
                 try:
                     gens.append(Generation(child, self.check, root=self._scope))
                 except DamagedGenerationError:
-                    continue
+                    if not skip_damaged:
+                        raise
         return sorted(gens, key=lambda g: (g.manifest["created_at"], (g.path / MANIFEST).stat().st_mtime_ns))
-
-    def latest(self) -> Generation | None:
-        gens = self.list()
-        return gens[-1] if gens else None
 
 
 def _total_acc(gen: Generation) -> dict:

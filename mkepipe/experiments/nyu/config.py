@@ -5,7 +5,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from mkepipe.config import Perturbation, PseudolabelConfig, Section, SegModel, StudentMethods, TrainConfig
+from mkepipe.config import DataPath, Perturbation, PseudolabelConfig, Section, SegModel, StudentMethods, TrainConfig
 
 
 class NyuPerturbation(Perturbation):
@@ -71,11 +71,12 @@ class NyuPrepareConfig(Section):
     """``prepare.nyu`` of params.yaml."""
 
     source: Literal["synthetic", "mat", "png"] = "synthetic"
-    mat_path: str | None = Field(None, description="nyu_depth_v2_labeled.mat (source: mat)")
-    split_dir: str | None = Field(None, description="folder with {train,test}_indices_1based.txt; None: standard split")
-    png_dir: str | None = Field(None, description="root of {train,test}/{rgb,depth,labels_40}/ (source: png)")
-    raw_dir: str | None = Field(None, description="raw scene folders for D_u (source: mat or png)")
-    raw_truth_dir: str | None = Field(None, description="optional D_u truth: <scene>/<depth stem>.png labels_40")
+    mat_path: DataPath | None = Field(None, description="nyu_depth_v2_labeled.mat (source: mat)")
+    split_dir: DataPath | None = Field(None, description="folder with {train,test}_indices_1based.txt; "
+                                                         "None: standard split")
+    png_dir: DataPath | None = Field(None, description="root of {train,test}/{rgb,depth,labels_40}/ (source: png)")
+    raw_dir: DataPath | None = Field(None, description="raw scene folders for D_u (source: mat or png)")
+    raw_truth_dir: DataPath | None = Field(None, description="optional D_u truth: <scene>/<depth stem>.png labels_40")
     height: int = Field(96, ge=8, le=4096)
     width: int = Field(128, ge=8, le=4096)
     val_from_train: float = Field(0.1, gt=0, le=0.5, description="share of the train frames held out as validation "
@@ -85,10 +86,10 @@ class NyuPrepareConfig(Section):
     fill_missing_depth: bool = True
     min_valid_depth: float = Field(0.1, ge=0, le=1, description="quarantine frames with fewer valid depth pixels")
     sync_tolerance_s: float = Field(0.05, gt=0, le=60)
-    hha_cache_dir: str | None = ".cache/hha"
+    hha_cache_dir: DataPath | None = ".cache/hha"
     max_unlabeled: int | None = Field(None, ge=1, description="evenly spaced subset of the raw depth frames")
     synthetic: NyuSynthConfig = NyuSynthConfig()
-    synthetic_dir: str | None = Field(None, description="where the synthetic source goes; None = <out_dir>/source")
+    synthetic_dir: DataPath | None = Field(None, description="where the synthetic source goes; None = <out_dir>/source")
 
     @model_validator(mode="after")
     def _sources(self) -> "NyuPrepareConfig":

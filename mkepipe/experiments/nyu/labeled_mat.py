@@ -20,6 +20,8 @@ from mkepipe.data.quarantine import BadSample
 from mkepipe.experiments.nyu.classes import standard_split
 
 REQUIRED = ("images", "depths", "labels")
+KINDS = {"images": ("u", "unsigned integer"), "depths": ("f", "floating-point"), "labels": ("ui", "integer"),
+         "rawDepths": ("f", "floating-point")}  # the numpy dtype kinds each array may have
 SPLIT_FILES = {"train": "train_indices_1based.txt", "test": "test_indices_1based.txt",
                "val": "val_indices_1based.txt"}  # val is optional: the standard split has none
 
@@ -60,17 +62,34 @@ class LabeledMat:
             self._f = h5py.File(self.path, "r")
         except OSError as err:
             raise OSError(f"{self.path}: not a MATLAB v7.3 (HDF5) file: {err}") from None
-        missing = [k for k in REQUIRED if k not in self._f]
-        if missing:
+        try:
+            self._check_layout()
+        except (OSError, ValueError, KeyError, TypeError) as err:
             self._f.close()
-            raise KeyError(f"{self.path}: missing datasets {missing}; found {sorted(self._f.keys())}")
+            raise ValueError(f"{self.path}: not a labeled NYU Depth V2 file: {err}") from None
         self.images, self.depths, self.labels = (self._f[k] for k in REQUIRED)
         self.raw_depths = self._f["rawDepths"] if "rawDepths" in self._f else None
-        if self.images.ndim != 4 or self.images.shape[1] != 3:
-            self._f.close()
-            raise ValueError(f"{self.path}: images must be (N, 3, W, H) through h5py, got {self.images.shape}")
         self.scenes = _cellstr(self._f, "scenes")
         self.scene_types = _cellstr(self._f, "sceneTypes")
+
+    def _check_layout(self) -> None:
+        """Every frame array is a dataset of the shape and kind the reader indexes, so
+        reading a frame cannot fail on the file's structure (only on damaged bytes)."""
+        found = {k: self._f.get(k) for k in (*REQUIRED, "rawDepths") if k in self._f}
+        missing = [k for k in REQUIRED if k not in found]
+        if missing:
+            raise ValueError(f"missing datasets {missing}; found {sorted(self._f.keys())}")
+        for name, ds in found.items():
+            kinds, words = KINDS[name]
+            if not isinstance(ds, h5py.Dataset) or ds.dtype.kind not in kinds:
+                raise ValueError(f"{name} is not an array of {words} numbers")
+        images = found["images"].shape
+        if len(images) != 4 or images[1] != 3:
+            raise ValueError(f"images must be (N, 3, W, H) through h5py, got {images}")
+        want = (images[0], *images[2:])
+        for name in ("depths", "labels", "rawDepths"):
+            if name in found and found[name].shape != want:
+                raise ValueError(f"{name} must be {want} to match images {images}, got {found[name].shape}")
 
     def __len__(self) -> int:
         return int(self.images.shape[0])

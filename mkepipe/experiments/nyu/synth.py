@@ -56,6 +56,7 @@ from mkepipe.experiments.nyu.hha import NYU_RGB, Intrinsics
 from mkepipe.experiments.nyu.labeled_mat import LabeledMatWriter, write_split_indices
 from mkepipe.experiments.nyu.png_layout import encode_png
 from mkepipe.experiments.nyu.raw_scenes import encode_depth, encode_pnm, frame_name, metres_to_raw, raw_to_metres
+from mkepipe.fileio import atomic_write_text, read_json
 
 MAT_NAME = "nyu_depth_v2_labeled.mat"
 MARKER = ".mke-synthetic"  # written first: a folder with it may be deleted and regenerated
@@ -265,7 +266,7 @@ def write_synthetic_nyu(out_dir: str | Path, *, n_labeled: int = 120, n_test: in
 
     summary = {**params, "mat": MAT_NAME, "splits": "splits", "raw": "raw", "raw_truth": "raw_truth",
                "rgb_frames_dropped": dropped}
-    (out / "synth.json").write_text(json.dumps(summary, indent=1))
+    atomic_write_text(out / "synth.json", json.dumps(summary, indent=1))
     return summary
 
 
@@ -276,6 +277,10 @@ def is_synthetic_dir(path: str | Path) -> bool:
 
 
 def read_synth_params(out_dir: str | Path) -> dict | None:
-    """``synth.json`` of a complete synthetic dataset, or None."""
-    path = Path(out_dir) / "synth.json"
-    return json.loads(path.read_text()) if path.exists() else None
+    """``synth.json`` of a complete synthetic dataset, or None (also for a damaged one: the
+    folder is then regenerated)."""
+    try:
+        params = read_json(Path(out_dir) / "synth.json")
+    except (FileNotFoundError, ValueError):
+        return None
+    return params if isinstance(params, dict) else None
