@@ -12,7 +12,7 @@ def test_stages_chain_through_files(tmp_path):
     params = load_params(ROOT / "params.yaml")
     data, teacher = tmp_path / "data", tmp_path / "models" / "teacher.pt"
     manifest = stages.prepare(params, data)
-    assert manifest["num_samples"] == 500 and (data / "manifest.json").exists()
+    assert manifest["num_samples"] == 700 and (data / "manifest.json").exists()  # 500 moons + 200 for validation
 
     stages.teacher(params, data, teacher, tmp_path / "teacher_history.csv")
     gen = stages.pseudolabel(params, data, teacher, tmp_path / "labels")

@@ -149,3 +149,11 @@ class NpyWriter:
             self.close()
         else:
             self.abort()
+
+
+def write_npy(path: str | Path, array: np.ndarray) -> Path:
+    """Write a whole array through :class:`NpyWriter` (atomically)."""
+    array = np.asarray(array)
+    with NpyWriter(path, array.shape[1:], array.dtype) as w:
+        w.append(array)
+    return Path(path)
