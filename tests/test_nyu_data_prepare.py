@@ -18,7 +18,7 @@ from mkepipe.experiments.nyu.labeled_mat import LabeledMat
 from mkepipe.experiments.nyu.prepare import prepare_nyu
 from mkepipe.experiments.nyu.raw_scenes import scan_raw
 
-SYNTH = {"n_labeled": 6, "n_test": 3, "n_scenes": 2, "frames_per_scene": 5, "height": 48, "width": 64, "seed": 3,
+SYNTH = {"n_labeled": 6, "n_test": 3, "n_val": 2, "n_scenes": 2, "frames_per_scene": 5, "height": 48, "width": 64, "seed": 3,
          "rgb_drop": 0.2}
 CFG = {"source": "synthetic", "height": 24, "width": 32, "synthetic": SYNTH}
 
@@ -43,7 +43,7 @@ def test_arrays_on_disk(prepared):
     assert set(np.unique(y)) <= set(range(40)) | {255} and (y == 255).any()
     assert np.array_equal(np.load(out / "labeled" / "rgb.npy"), rgb)  # plain .npy files
     assert not (out / "unlabeled" / "y.npy").exists() and stored(out / "unlabeled", "rgb").shape[1:] == (3, 24, 32)
-    assert manifest["counts"]["labeled"] == 6 and manifest["counts"]["test"] == 3
+    assert manifest["counts"]["labeled"] == 6 and manifest["counts"]["test"] == 3 and manifest["counts"]["val"] == 2
     dropped = json.loads((out / "source" / "synth.json").read_text())["rgb_frames_dropped"]
     assert manifest["counts"]["unlabeled"] == 10 - dropped
     assert manifest["quarantine"]["by_reason"].get("no_rgb_in_sync_tolerance", 0) == dropped

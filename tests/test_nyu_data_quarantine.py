@@ -48,10 +48,10 @@ def _raw_dir(root):
 
 
 def _mat(root):
-    frames = [_frame(i) for i in range(5)]
+    frames = [_frame(i) for i in range(6)]
     rgb = np.stack([f[0] for f in frames])
     depth = np.stack([f[1] for f in frames])
-    labels = np.full((5, H, W), 21, np.uint16)
+    labels = np.full((6, H, W), 21, np.uint16)
     depth[1, 2, 3] = np.nan
     depth[2, 0, 0] = -0.5
     labels[3, 1, 1] = 900
@@ -59,6 +59,7 @@ def _mat(root):
     (root / "splits").mkdir()
     (root / "splits" / "train_indices_1based.txt").write_text("1\n2\n3\n4\n")
     (root / "splits" / "test_indices_1based.txt").write_text("5\n")
+    (root / "splits" / "val_indices_1based.txt").write_text("6\n")  # else the good train frame is held out
     return root / "labeled.mat", root / "splits"
 
 
@@ -79,6 +80,7 @@ def _png(root):
     path = root / "train" / "rgb" / "0005.png"
     path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])
     put("test", "0001", rgb, mm, lab)
+    put("val", "0001", rgb, mm, lab)
     return root
 
 
@@ -125,9 +127,10 @@ def test_bad_sample_is_quarantined_with_its_reason(runs, run, sample, split, rea
 def test_the_run_goes_on_and_counts_are_reported(runs):
     assert load_split(runs["mat"], "labeled").ids == ["mat/0001"]
     assert load_split(runs["mat"], "test").ids == ["mat/0005"]
+    assert load_split(runs["mat"], "val").ids == ["mat/0006"]
     assert load_split(runs["mat"], "unlabeled").ids == [runs["raw_ids"]["good"]]
     assert load_split(runs["png"], "labeled").ids == ["png/train/0001"]
     q = runs["manifest"]["quarantine"]
     assert q["count"] == 8 and q["by_reason"]["unreadable"] == 2 and q["by_split"] == {"labeled": 3, "unlabeled": 5}
     assert read_quarantine(runs["mat"])["count"] == 8
-    assert set(runs["manifest"]["samples"]) == {"mat/0001", "mat/0005", runs["raw_ids"]["good"]}
+    assert set(runs["manifest"]["samples"]) == {"mat/0001", "mat/0005", "mat/0006", runs["raw_ids"]["good"]}

@@ -24,7 +24,8 @@ def test_experiment_prepares_loads_and_builds_models(name, tmp_path):
     data = tmp_path / "data"
     params = default_params(experiment=name, prepare={name: prepare}, data_roots=[str(tmp_path)])
     manifest = exp.prepare(params.active("prepare"), data)
-    splits = {s: exp.load(data, s) for s in ("labeled", "unlabeled", "test")}
+    splits = {s: exp.load(data, s) for s in ("labeled", "unlabeled", "test", "val")}
+    assert len(splits["val"]) > 0 and splits["val"].has_labels, "model choice needs labeled validation data"
     assert manifest["num_samples"] == sum(len(s) for s in splits.values())
     assert not splits["unlabeled"].has_labels, "D_u must come without labels"
     assert set(exp.unimodal) <= set(splits["labeled"].modality_names)

@@ -24,9 +24,10 @@ class Toy(Experiment):
         x, moon = make_moons(cfg.n_samples, noise=0.15, random_state=cfg.seed)
         x = ((x - x.mean(0)) / x.std(0)).astype(np.float32)
         y = np.stack([moon == 1, x[:, 0] > 0.3], axis=1).astype(np.uint8)
-        parts = np.array_split(np.random.default_rng(cfg.seed).permutation(len(x)), [len(x) // 10, len(x) * 6 // 10])
+        n = len(x)
+        parts = np.array_split(np.random.default_rng(cfg.seed).permutation(n), [n // 10, n // 5, n * 6 // 10])
         samples = {}
-        for name, idx in zip(("labeled", "unlabeled", "test"), parts):
+        for name, idx in zip(("labeled", "val", "unlabeled", "test"), parts):
             ids = [f"{name}/{i}" for i in idx]
             mods = {"alpha": x[idx, :1]} if name == "labeled" else {"alpha": x[idx, :1], "beta": x[idx, 1:]}
             write_split(out_dir, name, ids, mods, None if name == "unlabeled" else y[idx], labels={"multi_hot": True})
