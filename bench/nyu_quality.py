@@ -1,7 +1,8 @@
 """NYU demo configuration over several seeds: paper Table 3, side by side.
 
 Runs the pipeline's stage functions (prepare once; per seed: teacher, pseudo labels,
-students with every baseline and the hard-label ablation, evaluation, promotion; then
+students with every baseline and the hard-label ablation — the full grid, whatever subset
+params.yaml gives the demo; -S can narrow it again —, evaluation, promotion; then
 round 2, taught by what round 1 promoted: its student, or the teacher again) and prints
 mean ± std test mIoU per method, the teacher's pseudo-label mIoU on D_u, the MM student's
 expansion diagnostics (correction rate on D_u), each round's promotion verdict (decided on
@@ -28,6 +29,8 @@ from mkepipe import stages  # noqa: E402
 from mkepipe.config import parse_params  # noqa: E402
 
 PAPER = {"teacher": 44.15, "um_student": 46.13, "noisy_student": 47.68, "mm_student_noreg": 46.14, "mm_student": 48.88}
+FULL_GRID = ("student.nyu.baselines=[um_student, noisy_student, mm_student_noreg, mm_student_sup]",
+             "student.nyu.label_ablation=[hard]")
 ORDER = ("teacher", "um_student", "noisy_student", "mm_student_noreg", "mm_student", "mm_student-hard",
          "mm_student_sup", "pseudo_labels", "teacher_val", "mm_student_val", "correction_rate", "corruption_rate",
          "disagreement_rate")
@@ -87,7 +90,7 @@ def main() -> None:
     args = ap.parse_args()
     raw = yaml.safe_load(args.params.read_text())
     raw["experiment"] = "nyu"
-    for assignment in args.overrides:
+    for assignment in (*FULL_GRID, *args.overrides):
         override(raw, assignment)
     base = parse_params(raw, str(args.params))
     t0 = time.perf_counter()
