@@ -2,6 +2,8 @@
 import json
 import shutil
 
+import pytest
+
 from mkepipe import stages
 from mkepipe.config import load_params
 from mkepipe.labels import LabelStore
@@ -30,6 +32,10 @@ def test_stages_chain_through_files(tmp_path):
     assert on_disk == metrics
     assert 50 <= metrics["teacher_accuracy"] <= 100 and 50 <= metrics["student_accuracy"] <= 100
     assert set(metrics["methods"]) == set(saved)
+    expansion = metrics["expansion"]["mm_student"]  # TwoMoon's D_u has truth: the rates, not just disagreement
+    assert metrics["correction_rate"] == expansion["correction_rate"] and 0 <= expansion["correction_rate"] <= 100
+    assert expansion["correction_rate"] + expansion["corruption_rate"] + expansion["both_wrong_rate"] == \
+        pytest.approx(100, abs=0.05) or expansion["disagreement_rate"] == 0
     assert (tmp_path / "report" / "boundaries.png").stat().st_size > 10_000
     # the stored pseudo labels are exactly the teacher's argmax on D_u
     assert LabelStore(tmp_path / "labels").latest().id == gen.id

@@ -103,5 +103,6 @@ class ExpansionMeter:
             return (f"expansion: where the student departs from its labels it is right "
                     f"{m['correction_rate']:.1f} % of the time")
         return (f"no expansion: where the student departs from its labels it is right only "
-                f"{m['correction_rate']:.1f} % of the time (< {THRESHOLD:.0f} %) — on this data the teacher's "
-                "mistakes are consistent in the student's inputs, so it learns them instead of correcting them")
+                f"{m['correction_rate']:.1f} % of the time (< {THRESHOLD:.0f} %): it adds more mistakes than it "
+                "removes, so expansion cannot work on this data as configured (either the teacher's mistakes are "
+                "consistent in the student's inputs, or the student misses what its labels get right)")
