@@ -8,12 +8,6 @@ from pydantic import Field, model_validator
 from mkepipe.config import DataPath, Perturbation, PseudolabelConfig, Section, SegModel, StudentMethods, TrainConfig
 
 
-class NyuPerturbation(Perturbation):
-    """T1's mean |x| over RGB and HHA together, as the demo configuration was measured."""
-
-    noise_scale: Literal["modality", "joint"] = "joint"
-
-
 class NyuTraining(TrainConfig, SegModel):
     """What the NYU teacher and students share: AdamW 1e-3 on batches of 8."""
 
@@ -26,7 +20,7 @@ class NyuTraining(TrainConfig, SegModel):
 
 class NyuTeacher(NyuTraining):
     epochs: int = Field(30, ge=1, le=10_000)
-    perturbation: NyuPerturbation = NyuPerturbation(flip_scale=True)
+    perturbation: Perturbation = Perturbation(flip_scale=True)
 
 
 class NyuStudent(NyuTraining, StudentMethods):
@@ -34,7 +28,7 @@ class NyuStudent(NyuTraining, StudentMethods):
     epochs: int = Field(20, ge=1, le=10_000)
     label_ablation: list[Literal["hard", "soft", "weighted"]] = Field(
         ["hard"], description="also train `method` on these label kinds (e.g. hard vs soft)")
-    perturbation: NyuPerturbation = NyuPerturbation(flip_scale=True, input_noise=0.5, dropout=0.1)
+    perturbation: Perturbation = Perturbation(flip_scale=True, input_noise=0.5, dropout=0.1)
 
 
 class NyuPseudolabel(PseudolabelConfig):
