@@ -1,8 +1,8 @@
 """NYU demo configuration over several seeds: paper Table 3, side by side.
 
 Runs the pipeline's stage functions (prepare once; per seed: teacher, pseudo labels,
-students with every baseline and the hard-label ablation — the full grid, whatever subset
-params.yaml gives the demo; -S can narrow it again —, evaluation, promotion; then
+students with every baseline and the hard-label ablation (the full grid, whatever subset
+params.yaml gives the demo; -S can narrow it again), evaluation, promotion; then
 round 2, taught by what round 1 promoted: its student, or the teacher again) and prints
 mean ± std test mIoU per method, the teacher's pseudo-label mIoU on D_u, the MM student's
 expansion diagnostics (correction rate on D_u), each round's promotion verdict (decided on

@@ -5,15 +5,8 @@ import yaml
 from pydantic import BaseModel
 
 from mkepipe.cli import main
-from mkepipe.config import (
-    ConfigError,
-    _data_path,
-    default_params,
-    inside_project,
-    load_params,
-    params_model,
-    parse_params,
-)
+from mkepipe.config import (ConfigError, _data_path, default_params, inside_project, load_params, params_model,
+                            parse_params)
 from tests.conftest import ROOT
 
 
