@@ -29,8 +29,7 @@ from mkepipe import stages  # noqa: E402
 from mkepipe.config import parse_params  # noqa: E402
 
 PAPER = {"teacher": 44.15, "um_student": 46.13, "noisy_student": 47.68, "mm_student_noreg": 46.14, "mm_student": 48.88}
-FULL_GRID = ("student.nyu.baselines=[um_student, noisy_student, mm_student_noreg, mm_student_sup]",
-             "student.nyu.label_ablation=[hard]")
+DEMO_NARROWING = ("baselines", "label_ablation")  # dropped: the config's defaults are the full grid
 ORDER = ("teacher", "um_student", "noisy_student", "mm_student_noreg", "mm_student", "mm_student-hard",
          "mm_student_sup", "pseudo_labels", "teacher_val", "mm_student_val", "correction_rate", "corruption_rate",
          "disagreement_rate")
@@ -90,7 +89,9 @@ def main() -> None:
     args = ap.parse_args()
     raw = yaml.safe_load(args.params.read_text())
     raw["experiment"] = "nyu"
-    for assignment in (*FULL_GRID, *args.overrides):
+    for key in DEMO_NARROWING:
+        raw["student"]["nyu"].pop(key, None)
+    for assignment in args.overrides:
         override(raw, assignment)
     base = parse_params(raw, str(args.params))
     t0 = time.perf_counter()

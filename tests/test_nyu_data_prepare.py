@@ -18,8 +18,8 @@ from mkepipe.experiments.nyu.labeled_mat import LabeledMat
 from mkepipe.experiments.nyu.prepare import prepare_nyu
 from mkepipe.experiments.nyu.raw_scenes import scan_raw
 
-SYNTH = {"n_labeled": 6, "n_test": 3, "n_val": 2, "n_scenes": 2, "frames_per_scene": 5, "height": 48, "width": 64, "seed": 3,
-         "rgb_drop": 0.2}
+SYNTH = {"n_labeled": 6, "n_test": 3, "n_val": 2, "n_scenes": 2, "frames_per_scene": 5, "height": 48, "width": 64,
+         "seed": 3, "rgb_drop": 0.2}
 CFG = {"source": "synthetic", "height": 24, "width": 32, "synthetic": SYNTH}
 
 
