@@ -18,6 +18,16 @@ from mkepipe.config import ConfigError, load_params
 from mkepipe.experiments import RegistryError, get_spec, load_object, specs
 
 
+def data_commands(subparsers: argparse._SubParsersAction) -> argparse._SubParsersAction:
+    """The subcommands of ``mke data``, the dataset utilities every experiment may add to
+    (``mke data synth-nyu``, ``synth-ravdess``…): created by the first experiment that asks."""
+    data = subparsers.choices.get("data")
+    if data is None:
+        data = subparsers.add_parser("data", help="dataset utilities (synthetic defaults in the real formats)")
+        return data.add_subparsers(dest="data_command", metavar="COMMAND", required=True)
+    return next(a for a in data._actions if isinstance(a, argparse._SubParsersAction))
+
+
 def _stage(args: argparse.Namespace) -> int:
     from mkepipe.stages import get_stage
 

@@ -5,14 +5,14 @@ import argparse
 import time
 from pathlib import Path
 
+from mkepipe.cli import data_commands
 from mkepipe.experiments.nyu.config import NyuSynthConfig
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse._SubParsersAction:
-    """Add the ``data`` command with its ``synth-nyu`` subcommand; each sets
-    ``func(args) -> int``. Returns ``data``'s own subparsers, for further subcommands."""
-    data = subparsers.add_parser("data", help="dataset utilities")
-    sub = data.add_subparsers(dest="data_command", metavar="COMMAND", required=True)
+    """Add ``data synth-nyu`` (``mke data`` is shared by the experiments); sets
+    ``func(args) -> int``. Returns ``data``'s subparsers."""
+    sub = data_commands(subparsers)
     synth = sub.add_parser("synth-nyu", help="write the synthetic NYU Depth V2 default (labeled .mat + raw scenes)",
                            description=__doc__)
     synth.add_argument("--out", type=Path, required=True, help="output folder")
