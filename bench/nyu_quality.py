@@ -19,12 +19,12 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.quality_common import mean_table, override, print_table, run_seed  # noqa: E402
 from mkepipe import stages  # noqa: E402
 from mkepipe.config import parse_params  # noqa: E402
 
@@ -33,50 +33,6 @@ DEMO_NARROWING = ("baselines", "label_ablation")  # dropped: the config's defaul
 ORDER = ("teacher", "um_student", "noisy_student", "mm_student_noreg", "mm_student", "mm_student-hard",
          "mm_student_sup", "pseudo_labels", "teacher_val", "mm_student_val", "correction_rate", "corruption_rate",
          "disagreement_rate")
-
-
-def run_seed(params, data: Path, work: Path) -> tuple[dict[str, dict[str, float]], dict[str, float], dict[str, bool]]:
-    """Test mIoU per round and method (plus the MM student's correction rate on D_u),
-    seconds per stage, and whether each round's student was promoted to the next round's
-    teacher."""
-    models = work / "models"
-    seconds: dict[str, float] = {}
-    promoted: dict[str, bool] = {}
-
-    def timed(name, fn, *args, **kwargs):
-        t = time.perf_counter()
-        result = fn(*args, **kwargs)
-        seconds[name] = time.perf_counter() - t
-        return result
-
-    timed("teacher", stages.teacher, params, data, models / "teacher.pt")
-    out: dict[str, dict[str, float]] = {}
-    for r in params.rounds:
-        labels, students = work / f"labels{r.id}", models / f"round{r.id}"
-        timed(f"pseudolabel@{r.id}", stages.pseudolabel, params, data, models / r.teacher, labels)
-        timed(f"student@{r.id}", stages.student, params, data, labels, students, round_id=r.id)
-        report = work / f"report{r.id}"
-        m = timed(f"evaluate@{r.id}", stages.evaluate, params, data, models / r.teacher, students, labels, report,
-                  r.id)
-        decision = stages.promote(params, models / r.teacher, students, report / "metrics.json",
-                                  models / f"teacher-after-round{r.id}.pt", report / "promotion.json")
-        promoted[f"round{r.id}"] = decision.promote
-        out[f"round{r.id}"] = {k: v["miou"] for k, v in m["details"].items()}
-        out[f"round{r.id}"].update({f"{k}_val": v["miou"] for k, v in m["validation"].items()})
-        for key in ("correction_rate", "corruption_rate", "disagreement_rate"):
-            if key in m:
-                out[f"round{r.id}"][key] = m[key]
-    return out, seconds, promoted
-
-
-def override(raw: dict, assignment: str) -> None:
-    """Apply ``a.b.c=value`` (value parsed as YAML) to a params mapping, like ``dvc exp run -S``."""
-    key, _, value = assignment.partition("=")
-    *parents, leaf = key.split(".")
-    node = raw
-    for part in parents:
-        node = node.setdefault(part, {})
-    node[leaf] = yaml.safe_load(value)
 
 
 def main() -> None:
@@ -102,7 +58,7 @@ def main() -> None:
         prepare_s = time.perf_counter() - t0
         for seed in range(args.seeds):
             params = base.model_copy(update={"seed": seed})
-            miou, seconds, promoted = run_seed(params, data, Path(tmp) / f"seed{seed}")
+            miou, seconds, promoted, _ = run_seed(params, data, Path(tmp) / f"seed{seed}", "miou")
             runs.append(miou)
             timings.append(seconds)
             promotions.append(promoted)
@@ -110,13 +66,7 @@ def main() -> None:
             verdicts = ", ".join(f"{k} {'promoted' if v else 'kept teacher'}" for k, v in promoted.items())
             print(f"seed {seed} done after {time.perf_counter() - t0:.0f} s; round 1 mIoU: {summary}; {verdicts}",
                   flush=True)
-    table = {}
-    for rnd in runs[0]:
-        table[rnd] = {}
-        for method in ORDER:
-            vals = [r[rnd][method] for r in runs if method in r[rnd]]
-            if vals:
-                table[rnd][method] = {"mean": float(np.mean(vals)), "std": float(np.std(vals)), "values": vals}
+    table = mean_table(runs, ORDER)
     r1 = {k: v["mean"] for k, v in table["round1"].items()}
     nan = float("nan")
     checks = {  # issue 12's acceptance (NaN: the method was not trained, so the check fails)
@@ -130,13 +80,8 @@ def main() -> None:
               "checks": checks, "paper_table3": PAPER}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
-    rounds = list(table)
-    print(f"\nNYU demo configuration, test mIoU %, mean ± std over {args.seeds} seeds (paper Table 3 for reference)")
-    print(f"{'method':<22}" + "".join(f"{rnd:>18}" for rnd in rounds) + f"{'paper':>10}")
-    for method in ORDER:
-        cells = "".join(f"{table[rnd][method]['mean']:>11.2f} ± {table[rnd][method]['std']:<4.2f}"
-                        if method in table[rnd] else f"{'–':>18}" for rnd in rounds)
-        print(f"{method:<22}{cells}{PAPER.get(method, float('nan')):>10.2f}")
+    print_table(f"NYU demo configuration, test mIoU %, mean ± std over {args.seeds} seeds (paper Table 3 for "
+                "reference)", table, ORDER, PAPER)
     for name, ok in checks.items():
         print(f"  {'PASS' if ok else 'FAIL'}  {name}")
     print(f"total {result['seconds']:.0f} s; wrote {args.out}")
