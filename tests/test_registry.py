@@ -40,7 +40,7 @@ def test_experiment_prepares_loads_and_builds_models(name, tmp_path):
 
 
 def test_unknown_names_are_clear():
-    with pytest.raises(KeyError, match="unknown experiment .nope.; registered: nyu, twomoon"):
+    with pytest.raises(KeyError, match="unknown experiment .nope.; registered: nyu, ravdess, twomoon"):
         create_experiment("nope")
     with pytest.raises(KeyError, match="unknown model"):
         create_model("nope")
@@ -52,6 +52,8 @@ EXAMPLES = {  # registered name -> (kwargs, {modality: input shape}, output shap
                       (2, 5, 30, 40)),
     "fusion_student": ({"rgb_channels": 3, "depth_channels": 1, "num_classes": 5, "decoder_channels": 16},
                        {"rgb": (2, 3, 30, 40), "depth": (2, 1, 30, 40)}, (2, 5, 30, 40)),
+    "emotion_net": ({"num_classes": 8, "channels": {"face": 3, "mfcc": 1}},
+                    {"face": (2, 3, 48, 48), "mfcc": (2, 1, 40, 96)}, (2, 8)),
 }
 
 
