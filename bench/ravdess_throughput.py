@@ -27,8 +27,9 @@ from mkepipe import stages  # noqa: E402
 from mkepipe.config import load_params  # noqa: E402
 from mkepipe.data.quarantine import QuarantineLog  # noqa: E402
 from mkepipe.experiments.ravdess.catalog import scan  # noqa: E402
-from mkepipe.experiments.ravdess.decode import read_audio_track, read_video, read_wav  # noqa: E402
-from mkepipe.experiments.ravdess.features import FaceCropper, MfccExtractor, resample  # noqa: E402
+from mkepipe.experiments.ravdess.features import FaceCropper, MfccExtractor  # noqa: E402
+from mkepipe.media.decode import read_audio_track, read_video, read_wav  # noqa: E402
+from mkepipe.media.resample import resample  # noqa: E402
 from mkepipe.training.checkpoint import load_checkpoint  # noqa: E402
 
 

@@ -10,9 +10,10 @@ import pytest
 
 from mkepipe.data.quarantine import BadSample, QuarantineLog
 from mkepipe.experiments.ravdess.catalog import scan
-from mkepipe.experiments.ravdess.decode import read_audio_track, read_video, read_wav
-from mkepipe.experiments.ravdess.features import FaceCropper, MfccExtractor, resample
+from mkepipe.experiments.ravdess.features import FaceCropper, MfccExtractor
 from mkepipe.experiments.ravdess.identifiers import EMOTIONS, parse_identifier
+from mkepipe.media.decode import read_audio_track, read_video, read_wav
+from mkepipe.media.resample import resample
 
 FPS, SECONDS, RATE, TONE = 25, 2.2, 48_000, 440.0
 

@@ -15,11 +15,11 @@ from mkepipe.data.quarantine import QuarantineLog, read_quarantine
 from mkepipe.data.split import DiskSplit
 from mkepipe.experiments.ravdess.catalog import scan
 from mkepipe.experiments.ravdess.config import RavdessPrepareConfig, RavdessSynthConfig
-from mkepipe.experiments.ravdess.encode import write_mp4
 from mkepipe.experiments.ravdess.inbox import ClipInbox
 from mkepipe.experiments.ravdess.models import EmotionNet
 from mkepipe.experiments.ravdess.prepare import assign_splits
 from mkepipe.experiments.ravdess.synth import write_synthetic_ravdess
+from mkepipe.media.encode import write_mp4
 from tests.conftest import ROOT
 
 TINY = RavdessSynthConfig(n_actors=2, height=48, width=64, duration_s=1.6, wav_actors=1)

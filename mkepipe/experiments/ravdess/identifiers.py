@@ -1,4 +1,4 @@
-"""RAVDESS file names: seven 2-digit fields and the quarantine reasons of the RAVDESS readers.
+"""RAVDESS file names: seven 2-digit fields, and the quarantine reasons of the scan.
 
 ``01-01-06-01-02-01-12.mp4`` is modality-channel-emotion-intensity-statement-repetition-actor:
 modality 01 audio-video, 02 video-only, 03 audio-only; emotion 01 neutral … 08 surprised;
@@ -17,10 +17,7 @@ FIELDS = ("modality", "channel", "emotion", "intensity", "statement", "repetitio
 for _name, _text in (
         ("bad_name", "file name is not a valid RAVDESS identifier (seven 2-digit fields, known codes, "
                      "actor matching its Actor_XX folder)"),
-        ("duplicate_id", "another file already gives this clip identifier for the same modality"),
-        ("no_audio", "video without an audio track and no matching audio-only wav"),
-        ("empty_audio", "audio with no samples or only silence"),
-        ("too_short", "clip shorter than one sampling interval")):
+        ("duplicate_id", "another file already gives this clip identifier for the same modality")):
     register_reason(_name, _text)
 
 _RANGES = {"modality": (1, 3), "channel": (1, 2), "emotion": (1, 8), "intensity": (1, 2),

@@ -22,9 +22,10 @@ from mkepipe.data.split import SplitWriter, write_split
 from mkepipe.experiments.base import TRUTH_SPLIT
 from mkepipe.experiments.ravdess.catalog import Clip, scan
 from mkepipe.experiments.ravdess.config import RavdessPrepareConfig
-from mkepipe.experiments.ravdess.decode import read_audio_track, read_video, read_wav
-from mkepipe.experiments.ravdess.features import FaceCropper, MfccExtractor, resample
+from mkepipe.experiments.ravdess.features import FaceCropper, MfccExtractor
 from mkepipe.experiments.ravdess.identifiers import EMOTIONS
+from mkepipe.media.decode import read_audio_track, read_video, read_wav
+from mkepipe.media.resample import resample
 
 log = logging.getLogger(__name__)
 RAVDESS_RATE = 48_000

@@ -41,8 +41,8 @@ import numpy as np
 from mkepipe.experiments.ravdess._face import FaceRenderer, clip_motion, render_clip, sample_face_actor
 from mkepipe.experiments.ravdess._voice import EMOTIONS, sample_voice_actor, synthesize
 from mkepipe.experiments.ravdess.config import RavdessSynthConfig
-from mkepipe.experiments.ravdess.encode import write_mp4, write_wav
 from mkepipe.fileio import atomic_write_text, read_json
+from mkepipe.media.encode import write_mp4, write_wav
 
 log = logging.getLogger(__name__)
 MARKER = ".mke-synthetic"

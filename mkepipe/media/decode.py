@@ -1,6 +1,7 @@
-"""Read RAVDESS media: sampled video frames and audio from mp4 (PyAV), PCM wav (stdlib ``wave``).
+"""Read media: sampled video frames and audio from mp4 and other containers (PyAV, whose
+wheels bundle FFmpeg), PCM wav (stdlib ``wave``).
 
-Every failure is a :class:`BadSample` with a reason and a detail naming what failed, so the
+Every failure is a :class:`BadSample` with a reason and a detail naming what failed, so a
 prepare step quarantines the clip instead of stopping.
 """
 from __future__ import annotations
@@ -13,8 +14,13 @@ from pathlib import Path
 import av
 import numpy as np
 
-from mkepipe.data.quarantine import BadSample
-from mkepipe.experiments.ravdess import identifiers  # noqa: F401  (registers the RAVDESS reasons)
+from mkepipe.data.quarantine import BadSample, register_reason
+
+for _name, _text in (
+        ("no_audio", "media without an audio track, and no other file that gives its audio"),
+        ("empty_audio", "audio with no samples or only silence"),
+        ("too_short", "clip shorter than one sampling interval")):
+    register_reason(_name, _text)
 
 
 @dataclass

@@ -1,5 +1,5 @@
-"""Writers for RAVDESS's file formats: audio-video ``.mp4`` (H.264 yuv420p + AAC, as the
-real distribution) through PyAV, and 16-bit PCM ``.wav`` through the stdlib ``wave``.
+"""Media writers: audio-video ``.mp4`` (H.264 yuv420p + AAC, as RAVDESS and VGGSound are
+distributed) through PyAV, and 16-bit PCM ``.wav`` through the stdlib ``wave``.
 
 Both write atomically (:func:`mkepipe.fileio.atomic_write`: temporary name beside the
 target, fsync, rename), so a killed run leaves no half file under a real name. The
@@ -65,6 +65,7 @@ def write_mp4(path: str | Path, frames: np.ndarray, fps: float, audio: np.ndarra
         with av.open(str(tmp), mode="w", format="mp4") as container:
             video = container.add_stream("libx264", rate=rate, options=H264_OPTIONS)
             video.width, video.height, video.pix_fmt = w, h, "yuv420p"
+            video.codec_context.thread_count = 1  # the "threads" option is not applied; threads make x264 vary
             sound = None
             if pcm is not None:
                 sound = container.add_stream("aac", rate=int(sample_rate), layout="mono", options=AAC_OPTIONS)
