@@ -1,4 +1,4 @@
-"""Bernoulli label family (multi-label): round trips, refusals, lineage, parents, quality, diffs, CLI."""
+"""Bernoulli label family (multi-label): round trips, sparse-q8, refusals, lineage, parents, quality, diffs, CLI."""
 
 from __future__ import annotations
 
@@ -9,14 +9,16 @@ import numpy as np
 import pytest
 import torch
 
-from mkepipe.labels import Generation, LabelStore, LabelStoreError, compare
+from mkepipe.labels import Generation, LabelStore, LabelStoreError, compare, create_codec
 from mkepipe.labels import cli as labels_cli
-from mkepipe.labels.bernoulli import pack_bits, unpack_bits
+from mkepipe.labels.bernoulli import analyse, pack_bits, unpack_bits
 from tests._label_writer_proc import class_probs, sample_rng
 
 K = 11  # not a multiple of 8: the bitmask pads each unit to 2 bytes
 SHAPE = (6, 7)
-KINDS = [("hard", "hard"), ("soft", "float16"), ("weighted", "float16"), ("weighted", "hard")]
+KINDS = [("hard", "hard"), ("soft", "float16"), ("soft", "sparse-q8"), ("weighted", "float16"),
+         ("weighted", "sparse-q8"), ("weighted", "hard")]
+Q8_ERROR = 1 / 510 + 3e-8  # round(255 p) / 255, plus float32 rounding (checked on every float32 in [0, 1])
 LINEAGE = dict(teacher_hash="sha256:teacher", dataset_hash="sha256:data", progress=False)
 
 
@@ -62,13 +64,16 @@ def test_roundtrip_every_kind(tmp_path, kind, encoding, dense):
     np.testing.assert_array_equal(hard, ref >= 0.5)  # from the teacher's float32, also next to 0.5
     assert (hard.sum(axis=1) >= 2).mean() > 0.9  # multi-hot: several classes on per unit
     assert (probs is None) == (encoding == "hard")
-    if probs is not None:  # float16 exactly: no renormalisation, no bump
+    if encoding == "float16":  # exactly: no renormalisation, no bump
         np.testing.assert_array_equal(probs, ref.astype(np.float16).astype(np.float32))
+    if encoding == "sparse-q8":
+        assert probs.dtype == np.float32 and np.abs(probs - ref).max() <= Q8_ERROR
+        np.testing.assert_array_equal(hard, probs >= 0.5)
     assert (weight is None) == (kind != "weighted")
     if weight is not None:
         true_w = 1 - binary_entropy(ref).mean(axis=1)
         assert weight.shape == (21, *shape)
-        assert np.abs(weight - true_w).max() <= (0.5 / 255 if encoding == "hard" else 2**-12) + 1e-5
+        assert np.abs(weight - true_w).max() <= (2**-12 if encoding == "float16" else 0.5 / 255) + 1e-5
     rec = gen.get("x13")
     np.testing.assert_array_equal(rec.hard, hard[13])
     if probs is not None:
@@ -92,6 +97,61 @@ def test_bitmask_packs_k_bits_per_unit():
     np.testing.assert_array_equal(unpack_bits(pack_bits(hard[:, :3]), 3), hard[:, :3])
 
 
+def sparse_tags(ids: list[str], k: int = 50) -> np.ndarray:
+    """AudioSet-like sigmoid outputs: ~3 classes clearly present, the rest far below 1/510."""
+    out = []
+    for sid in ids:
+        rng = sample_rng(sid)
+        logits = rng.normal(-10, 1, size=k)
+        logits[rng.choice(k, 3, replace=False)] = rng.normal(2, 2, size=3)
+        out.append(1 / (1 + np.exp(-logits)))
+    return np.stack(out).astype(np.float32)
+
+
+def q8_roundtrip(probs: np.ndarray, kind: str = "soft"):
+    codec = create_codec("sparse-q8", "bernoulli")
+    streams = {name: np.array(arr) for name, arr in codec.encode(kind, probs, analyse(probs))}
+    return streams, codec.decode(kind, streams, probs.shape[1])
+
+
+@pytest.mark.parametrize("pixels", [1, 9])
+def test_sparse_q8_roundtrip_edges(pixels):
+    rng = np.random.default_rng(pixels)
+    probs = (rng.random((6, K, pixels)) ** 6).astype(np.float32)  # most values near 0
+    probs[0] = 0  # a unit with no class present stores no value
+    probs[1] = 1
+    probs[2, :6, 0] = [0.5, np.nextafter(np.float32(0.5), np.float32(0)), 1 / 510, 1.5 / 255, 254.5 / 255, 1e-30]
+    streams, (hard, decoded, weight) = q8_roundtrip(probs, "weighted")
+    assert streams["mask"].shape == (6, pixels, 2) and streams["vals"].size == (decoded > 0).sum()
+    assert decoded.dtype == np.float32 and decoded.shape == probs.shape
+    assert ((decoded >= 0) & (decoded <= 1)).all() and np.abs(decoded - probs).max() <= Q8_ERROR
+    np.testing.assert_array_equal(decoded[0], 0)
+    np.testing.assert_array_equal(decoded[1], 1)
+    np.testing.assert_array_equal(decoded[2, :6, 0], np.array([128, 127, 0, 2, 254, 0], np.float32) / 255)
+    np.testing.assert_array_equal(decoded == 0, np.rint(probs * 255) == 0)
+    np.testing.assert_array_equal(hard, probs >= 0.5)  # the teacher's bits ...
+    np.testing.assert_array_equal(hard, decoded >= 0.5)  # ... and those of the decoded values
+    assert np.abs(weight - analyse(probs).weight).max() <= 0.5 / 255 + 1e-6
+
+
+def test_sparse_q8_is_far_smaller_than_float16(tmp_path):
+    store, ids = LabelStore(tmp_path), [f"clip{i:04d}" for i in range(512)]
+    ref = sparse_tags(ids)
+    assert ((ref > 1 / 510).sum(axis=1) <= 3).all()
+    label_bytes, disk_bytes = {}, {}
+    for encoding in ("float16", "sparse-q8"):
+        codec = create_codec(encoding, "bernoulli")
+        streams = codec.encode("weighted", ref[:, :, None], analyse(ref[:, :, None]))
+        label_bytes[encoding] = sum(len(codec.compress(name, np.ascontiguousarray(arr).data)) for name, arr in streams)
+        gen = write(store, ids, sparse_tags, kind="weighted", encoding=encoding, num_classes=50)
+        disk_bytes[encoding] = sum(s["bytes"] for s in gen.manifest["shards"])
+    assert label_bytes["sparse-q8"] < label_bytes["float16"] / 10  # ~6 vs ~83 B/sample
+    assert disk_bytes["sparse-q8"] < disk_bytes["float16"] / 4  # both also hold ~14 B/sample of ids and index
+    _, hard, probs, _ = gen.arrays()
+    assert np.abs(probs - ref).max() <= Q8_ERROR and (hard == (ref >= 0.5)).all()
+    assert gen.manifest["encoding_params"] == {"quantiser": "round(255*p)"} and gen.verify()["ok"]
+
+
 def test_lineage_names_the_family_only_for_bernoulli(tmp_path):
     store = LabelStore(tmp_path)
     kw = dict(kind="soft", num_classes=K, teacher_hash=LINEAGE["teacher_hash"], dataset_hash=LINEAGE["dataset_hash"])
@@ -104,8 +164,9 @@ def test_lineage_names_the_family_only_for_bernoulli(tmp_path):
 BAD_VALUES = {"above one": 1.5, "negative": -0.01, "nan": np.nan, "inf": np.inf}
 
 
+@pytest.mark.parametrize("encoding", ["float16", "sparse-q8"])
 @pytest.mark.parametrize("bad", list(BAD_VALUES))
-def test_values_outside_the_unit_interval_are_refused(tmp_path, bad):
+def test_values_outside_the_unit_interval_are_refused(tmp_path, bad, encoding):
     def labeler(ids):
         p = dense_ml(ids)
         if "b" in ids:
@@ -113,15 +174,16 @@ def test_values_outside_the_unit_interval_are_refused(tmp_path, bad):
         return p
     store = LabelStore(tmp_path)
     with pytest.raises(LabelStoreError, match=r"in \[0, 1\]\); bad samples: \['b'\]"):
-        write(store, ["a", "b", "c"], labeler, kind="soft", encoding="float16")
+        write(store, ["a", "b", "c"], labeler, kind="soft", encoding=encoding)
     assert store.list() == [] and not list(tmp_path.rglob("*.tmp-*"))
 
 
 def test_refusals(tmp_path):
     store = LabelStore(tmp_path)
-    for encoding in ("sparse-q8", "compact"):
-        with pytest.raises(LabelStoreError, match="bernoulli labels of kind 'soft'; allowed: float16"):
+    for encoding in ("hard", "sparse-q16"):
+        with pytest.raises(LabelStoreError, match="bernoulli labels of kind 'soft'; allowed: float16, sparse-q8"):
             write(store, ["a"], kind="soft", encoding=encoding)
+    assert write(store, ["a"], kind="soft", encoding="compact").manifest["encoding"] == "sparse-q8"
     with pytest.raises(LabelStoreError, match="family"):
         write(store, ["a"], kind="soft", family="multinomial")
     with pytest.raises(LabelStoreError, match="class_prior"):

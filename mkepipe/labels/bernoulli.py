@@ -5,12 +5,17 @@ A unit (a sample, or a pixel of dense labels) holds K independent probabilities
 confidence ``mean_k max(p_k, 1 - p_k)``, its normalised entropy
 ``mean_k H_b(p_k) / log 2`` and its weight one minus that entropy.
 
-Codecs (error bounds in ``docs/labels.md``); both store the multi-hot labels as a
-``bits`` stream of ``ceil(K/8)`` bytes per unit, so hard labels are exact:
+Codecs (error bounds in ``docs/labels.md``); hard labels are exactly ``p >= 0.5`` of
+the teacher's float32 output in all three:
 
-- ``hard``: the bitmask only (+ ``w8`` weight for the weighted kind).
+- ``hard``: the multi-hot labels as a ``bits`` stream of ``ceil(K/8)`` bytes per unit
+  (+ ``w8`` weight for the weighted kind).
 - ``float16``: the bitmask plus the probabilities as float16 in high/low byte planes
   (+ float16 weight), decoded as stored: no renormalisation, no bump.
+- ``sparse-q8``: ``q = round(255 p)`` as uint8; a ``mask`` laid out like ``bits`` says
+  which classes have ``q > 0`` and ``vals`` holds their ``q`` unit by unit, classes
+  ascending (+ ``w8`` weight). Decodes to ``q / 255`` (absent classes 0); the hard labels
+  are ``q >= 128``, the same bits as ``p >= 0.5``, so they agree with the decoded values.
 """
 
 from __future__ import annotations
@@ -101,3 +106,42 @@ class BernoulliFloat16Codec(Codec):
     def layout(self, kind, n, k, p):
         return {"bits": (U1, (n, p, (k + 7) // 8)), "f16hi": (U1, (n, k, p)), "f16lo": (U1, (n, k, p)),
                 **self._weight_layout(kind, n, p)}
+
+
+@register_codec("sparse-q8", family="bernoulli")
+class BernoulliSparseQ8Codec(Codec):
+    """Compact soft multi-labels: 8-bit probabilities, only the classes that round above 0."""
+
+    weight_stream = "w8"
+    strategies = {"vals": zlib.Z_HUFFMAN_ONLY}
+    params = {"quantiser": "round(255*p)"}
+    MASK_STRATEGIES = (zlib.Z_RLE, zlib.Z_DEFAULT_STRATEGY)
+
+    def compress(self, stream, data):
+        """The mask as the smaller of two zlib strategies: RLE wins on sparse classification rows
+        with many classes, the default on dense labels, where neighbouring pixels repeat."""
+        if stream != "mask":
+            return super().compress(stream, data)
+        outs = []
+        for strategy in self.MASK_STRATEGIES:
+            co = zlib.compressobj(1, zlib.DEFLATED, 15, 9, strategy)
+            outs.append(co.compress(data) + co.flush())
+        return min(outs, key=len)
+
+    def encode(self, kind, probs, a):
+        # float32 rint(255 p) is monotone in p, 0.5 maps to 128 and the float below it to 127:
+        # q >= 128 holds exactly where p >= 0.5, so the hard labels need no stream of their own
+        q = np.rint(probs * np.float32(255)).astype(np.uint8)
+        by_unit = q.transpose(0, 2, 1)
+        kept = by_unit > 0
+        return [("mask", np.packbits(kept, axis=-1)), ("vals", by_unit[kept])] + self._weight(kind, a)
+
+    def decode(self, kind, streams, k):
+        mask = streams["mask"]
+        kept = np.unpackbits(mask, axis=-1, count=k).view(bool)
+        probs = np.zeros((mask.shape[0], k, mask.shape[1]), np.float32)
+        probs.transpose(0, 2, 1)[kept] = streams["vals"].astype(np.float32) / np.float32(255)
+        return (probs >= HALF).view(np.uint8), probs, self._decode_weight(streams)
+
+    def layout(self, kind, n, k, p):
+        return {"mask": (U1, (n, p, (k + 7) // 8)), "vals": (U1, None), **self._weight_layout(kind, n, p)}

@@ -134,7 +134,7 @@ class Simplex(Family):
 
 class Bernoulli(Family):
     name = "bernoulli"
-    encodings = {"hard": ("hard",), "soft": ("float16",), "weighted": ("float16", "hard")}
+    encodings = {"hard": ("hard",), "soft": ("float16", "sparse-q8"), "weighted": ("float16", "sparse-q8", "hard")}
     requirement = "independent probabilities (finite, in [0, 1])"
 
     def hard_shape(self, num_classes, shape):
