@@ -142,6 +142,8 @@ class TrainConfig(_Section):
         "constant", description="poly: lr × (1 − step/steps)^0.9 per step, DeepLab's schedule")
     class_balance: float = Field(
         0.0, ge=0, le=1, description="weight each class by frequency^-power in the loss (0: off, 1: inverse frequency)")
+    loader_workers: int = Field(0, ge=0, le=64, description="DataLoader worker processes that read the batches by "
+                                                            "sample id beside training (0: in the training process)")
     perturbation: Perturbation = Perturbation()
 
 

@@ -33,7 +33,7 @@ def _experiment(params: Params) -> "Experiment":
 
     from mkepipe.experiments import create_experiment
 
-    exp = create_experiment(params.experiment)
+    exp = create_experiment(params.experiment, params)
     if exp.num_threads:
         torch.set_num_threads(exp.num_threads)
     return exp

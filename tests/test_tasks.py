@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from sklearn.metrics import average_precision_score
+from sklearn.metrics import average_precision_score, roc_auc_score
 
 from mkepipe.losses import IGNORE_INDEX
 from mkepipe.tasks import TASKS, ClassBalance, MulticlassTask, MultilabelTask, SegmentationTask, create_task
@@ -118,6 +118,12 @@ def test_meters_headline_and_per_class():
     expected = np.mean([average_precision_score(y[:, c], scores[:, c]) for c in (0, 1)]) * 100
     assert out["map"] == pytest.approx(expected) and out["classes_without_positives"] == ["r"]
     assert out["recall_per_class"] == {"p": 100.0, "q": 100.0}
+    auc = np.mean([roc_auc_score(y[:, c], scores[:, c]) for c in (0, 1)]) * 100
+    assert out["mauc"] == pytest.approx(auc)
+    assert out["top1"] == pytest.approx(100.0)  # rows with a label: their best score is a positive
+    ml = MultilabelTask(3, ["p", "q", "r"]).meter()
+    ml.update(torch.tensor([[0.1, 0.9, 0.0], [0.2, 0.1, 0.7]]), np.array([[1, 0, 0], [0, 0, 1]]))
+    assert ml.compute()["top1"] == pytest.approx(50.0)
 
 
 def test_class_counts_and_prior_per_family():

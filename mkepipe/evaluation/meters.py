@@ -85,8 +85,11 @@ class SegmentationMeter(Meter):
 class MultilabelMeter(Meter):
     """mAP: the mean over classes of sklearn's average precision of the scores (AudioSet's
     metric). A class with no positive in the labels has no AP; it is left out of the mean
-    and named under ``classes_without_positives``. ``recall_per_class`` is taken at
-    ``threshold``: 0 means the class is never predicted, the promotion rule's collapse sign."""
+    and named under ``classes_without_positives``. Beside it, as the VGGSound reference
+    reports: ``mauc``, the mean ROC AUC over classes with positives and negatives, and
+    ``top1``, the share of samples whose highest-scoring class is one of their labels.
+    ``recall_per_class`` is taken at ``threshold``: 0 means the class is never predicted,
+    the promotion rule's collapse sign."""
 
     def __init__(self, class_names: Sequence[str], threshold: float = 0.5) -> None:
         self.names = list(class_names)
@@ -100,18 +103,25 @@ class MultilabelMeter(Meter):
         self.labels.append(_numpy(y).reshape(-1, k) >= 0.5)
 
     def compute(self) -> dict[str, Any]:
-        from sklearn.metrics import average_precision_score
+        from sklearn.metrics import average_precision_score, roc_auc_score
 
         k = len(self.names)
         scores = np.concatenate(self.scores) if self.scores else np.zeros((0, k))
         labels = np.concatenate(self.labels) if self.labels else np.zeros((0, k), bool)
         positives = labels.sum(axis=0)
-        ap = np.full(k, np.nan)
+        ap, auc = np.full(k, np.nan), np.full(k, np.nan)
         for c in np.flatnonzero(positives):
             ap[c] = average_precision_score(labels[:, c], scores[:, c])
+            if positives[c] < len(labels):
+                auc[c] = roc_auc_score(labels[:, c], scores[:, c])
+        labeled = labels.any(axis=1)
+        top = scores.argmax(axis=1) if len(scores) else np.zeros(0, np.int64)
+        top1 = labels[np.flatnonzero(labeled), top[labeled]].mean() * 100 if labeled.any() else float("nan")
         with np.errstate(invalid="ignore", divide="ignore"):
             hits = ((scores >= self.threshold) & labels).sum(axis=0)
             recall = np.where(positives > 0, hits / np.maximum(positives, 1), np.nan)
         return {"map": float(np.nanmean(ap) * 100) if np.isfinite(ap).any() else float("nan"),
-                "ap_per_class": _per_class(self.names, ap), "recall_per_class": _per_class(self.names, recall),
+                "mauc": float(np.nanmean(auc) * 100) if np.isfinite(auc).any() else float("nan"),
+                "top1": float(top1), "ap_per_class": _per_class(self.names, ap),
+                "recall_per_class": _per_class(self.names, recall),
                 "classes_without_positives": [self.names[c] for c in np.flatnonzero(positives == 0)]}

@@ -99,9 +99,13 @@ def load_object(target: str) -> Any:
     return getattr(importlib.import_module(module), attr)
 
 
-def create_experiment(name: str) -> "Experiment":
-    """Instantiate the registered experiment ``name`` (imports its code: torch and all)."""
-    return load_object(get_spec(name).experiment)()
+def create_experiment(name: str, params: Any = None) -> "Experiment":
+    """Instantiate the registered experiment ``name`` (imports its code: torch and all),
+    configured for ``params`` if given (:meth:`~mkepipe.experiments.base.Experiment.configure`)."""
+    exp = load_object(get_spec(name).experiment)()
+    if params is not None:
+        exp.configure(params)
+    return exp
 
 
 def inbox_experiments() -> list[str]:

@@ -64,6 +64,11 @@ class Experiment(ABC):
     def task(self) -> Task:
         """The task of the experiment's outputs (classes, metric, label family)."""
 
+    def configure(self, params: Any) -> None:
+        """Adapt to the run's ``params`` before a stage uses the experiment (e.g. a class set
+        that the config chooses); :func:`~mkepipe.experiments.create_experiment` calls it
+        when given params. The default needs nothing."""
+
     @abstractmethod
     def prepare(self, cfg: Any, out_dir: Path) -> dict:
         """Materialise the dataset and its manifest into ``out_dir``; return the manifest."""

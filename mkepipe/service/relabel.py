@@ -102,7 +102,7 @@ class Relabeler:
 
     @functools.cached_property
     def experiment(self):
-        return create_experiment(self.params.experiment)
+        return create_experiment(self.params.experiment, self.params)
 
     def plan(self) -> Plan:
         start = time.perf_counter()

@@ -110,7 +110,7 @@ def _fit(exp: Experiment, name: str, model: nn.Module, train_step, parts: list[P
     if len(data) == 0:
         raise ValueError(f"{name}: no training samples (is the split empty?)")
     step = functools.partial(train_step, task=exp.task)
-    return fit(model, step, batches(data, cfg.batch_size, seed), epochs=cfg.epochs, lr=cfg.lr,
+    return fit(model, step, batches(data, cfg.batch_size, seed, cfg.loader_workers), epochs=cfg.epochs, lr=cfg.lr,
                momentum=cfg.momentum, weight_decay=cfg.weight_decay, optimizer=cfg.optimizer,
                lr_schedule=cfg.lr_schedule, perturbation=perturbation, on_epoch=_progress(name, cfg.epochs, on_epoch))
 
