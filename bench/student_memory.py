@@ -1,14 +1,16 @@
-"""Peak memory of a student epoch as D_u grows: 1× and 8× the demo's synthetic NYU D_u.
+"""Peak memory of a student epoch as D_u grows: 1× and 8× the demo's synthetic D_u (NYU or
+AudioSet → VGGSound).
 
 The pipeline reads D_u's inputs and pseudo labels from disk by sample id, batch by batch
 (``mkepipe.training.data``), so the resident memory of a training run should not grow with
-the unlabeled pile. This prepares the demo's synthetic NYU set once, builds an 8× D_u by
-repeating its frames under new ids (the rows are real prepared frames; only their number
-changes), labels both with a teacher, and trains one epoch of the MM student on each in a
-fresh process, reading that process's peak RSS (``ru_maxrss``). It also prints what the
-same D_u would take if its inputs and soft labels were held in RAM as float32 tensors.
+the unlabeled pile. This prepares the experiment's synthetic default once, builds an 8×
+D_u by repeating its samples under new ids (the rows are real prepared samples; only their
+number changes), labels both with a teacher, and trains one epoch of the MM student on
+each in a fresh process, reading that process's peak RSS (``ru_maxrss``; with DataLoader
+workers, theirs too). It also prints what the same D_u would take if its inputs and soft
+labels were held in RAM as float32 tensors.
 
-    python bench/student_memory.py [--factor 8] [--out bench/results/student_memory.json]
+    python bench/student_memory.py [--experiment nyu|vggsound] [--factor 8] [--out FILE]
 """
 from __future__ import annotations
 
@@ -32,13 +34,13 @@ from mkepipe.data.split import SplitWriter  # noqa: E402
 from mkepipe.service.ingest import link_tree  # noqa: E402
 
 
-def params():
-    return load_params(ROOT / "params.yaml").model_copy(update={"experiment": "nyu"})
+def params(experiment: str):
+    return load_params(ROOT / "params.yaml").model_copy(update={"experiment": experiment})
 
 
-def grow(src: Path, dst: Path, factor: int) -> int:
+def grow(src: Path, dst: Path, factor: int, experiment: str) -> int:
     """``dst`` = ``src`` with D_u repeated ``factor`` times under new ids; returns its size."""
-    for split in ("labeled", "test"):
+    for split in ("labeled", "test", "val"):
         link_tree(src / split, dst / split)
     ids = (src / "unlabeled" / "ids.txt").read_text().splitlines()
     meta = json.loads((src / "unlabeled" / "split.json").read_text())
@@ -52,7 +54,7 @@ def grow(src: Path, dst: Path, factor: int) -> int:
     manifest = read_manifest(src)
     samples = {sid: row for sid, row in manifest["samples"].items() if row["split"] != "unlabeled"}
     samples.update({sid: {"split": "unlabeled", "sha256": f"{sid}"} for sid in writer.ids})
-    write_manifest(dst, "nyu", samples)
+    write_manifest(dst, experiment, samples)
     return len(writer.ids)
 
 
@@ -64,8 +66,9 @@ from mkepipe.experiments import create_experiment
 from mkepipe.stages import latest_generation
 from mkepipe.training.runs import train_student
 import torch
-params = load_params({params!r}).model_copy(update={{"experiment": "nyu"}}).with_active("student", epochs=1)
-exp = create_experiment("nyu")
+params = load_params({params!r}).model_copy(update={{"experiment": {experiment!r}}})
+params = params.with_active("student", epochs=1)
+exp = create_experiment({experiment!r}, params)
 torch.set_num_threads(2)
 data, labels = {data!r}, {labels!r}
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -73,27 +76,37 @@ t = time.perf_counter()
 train_student(exp, params, "mm_student", unlabeled=exp.load(data, "unlabeled"), labels=latest_generation(labels),
               kind="soft")
 print(json.dumps({{"rss_before_kib": before, "peak_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                  "loader_peak_rss_kib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
                   "epoch_seconds": time.perf_counter() - t}}))
 """
 
 
-def epoch_in_fresh_process(data: Path, labels: Path) -> dict:
-    code = CHILD.format(root=str(ROOT), params=str(ROOT / "params.yaml"), data=str(data), labels=str(labels))
+def epoch_in_fresh_process(experiment: str, data: Path, labels: Path) -> dict:
+    code = CHILD.format(root=str(ROOT), params=str(ROOT / "params.yaml"), data=str(data), labels=str(labels),
+                        experiment=experiment)
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def in_ram_bytes(n: int, classes: int, h: int, w: int) -> int:
-    """float32 inputs (3 RGB + 3 HHA channels) and soft labels of ``n`` frames."""
-    return n * (6 + classes) * h * w * 4
+def in_ram_bytes(data: Path, n: int, classes: int) -> int:
+    """float32 inputs and soft labels of ``n`` samples shaped as ``data``'s test split."""
+    meta = json.loads((data / "test" / "split.json").read_text())
+    inputs = sum(NpyFile(data / "test" / f"{m}.npy").row_bytes // NpyFile(data / "test" / f"{m}.npy").dtype.itemsize
+                 for m in meta["modalities"])
+    y = NpyFile(data / "test" / "y.npy")
+    label_floats = y.row_bytes // y.dtype.itemsize * (1 if meta["labels"].get("multi_hot") else classes)
+    return n * (inputs + label_floats) * 4
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--experiment", default="nyu", choices=("nyu", "vggsound"))
     ap.add_argument("--factor", type=int, default=8)
-    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "student_memory.json")
+    ap.add_argument("--out", type=Path, default=None, help="default bench/results/student_memory[_<experiment>].json")
     args = ap.parse_args()
-    p = params()
+    suffix = "" if args.experiment == "nyu" else f"_{args.experiment}"
+    args.out = args.out or ROOT / "bench" / "results" / f"student_memory{suffix}.json"
+    p = params(args.experiment)
     t0 = time.perf_counter()
     results = {}
     with tempfile.TemporaryDirectory(prefix="mke-memory-") as tmp:
@@ -104,21 +117,22 @@ def main() -> None:
         stages.teacher(p.with_active("teacher", epochs=1), base, teacher)
         big = tmp / f"data{args.factor}"
         sizes = {1: len((base / "unlabeled" / "ids.txt").read_text().splitlines()),
-                 args.factor: grow(base, big, args.factor)}
+                 args.factor: grow(base, big, args.factor, args.experiment)}
         for factor, data in ((1, base), (args.factor, big)):
             labels = tmp / f"labels{factor}"
             stages.pseudolabel(p, data, teacher, labels)
-            run = epoch_in_fresh_process(data, labels)
-            h, w = p.active("prepare").height, p.active("prepare").width
+            run = epoch_in_fresh_process(args.experiment, data, labels)
             classes = read_manifest(base)["num_classes"]
-            run.update(frames=sizes[factor], in_ram_mib=in_ram_bytes(sizes[factor], classes, h, w) / 2**20)
+            run.update(samples=sizes[factor], in_ram_mib=in_ram_bytes(base, sizes[factor], classes) / 2**20)
             results[f"{factor}x"] = run
-            print(f"D_u {factor}x: {sizes[factor]} frames, peak RSS {run['peak_rss_kib'] / 1024:.0f} MiB "
-                  f"(after imports {run['rss_before_kib'] / 1024:.0f} MiB), epoch {run['epoch_seconds']:.0f} s; "
+            print(f"D_u {factor}x: {sizes[factor]} samples, peak RSS {run['peak_rss_kib'] / 1024:.0f} MiB "
+                  f"(after imports {run['rss_before_kib'] / 1024:.0f} MiB; loader workers "
+                  f"{run['loader_peak_rss_kib'] / 1024:.0f} MiB), epoch {run['epoch_seconds']:.0f} s; "
                   f"held in RAM as float32 it would be {run['in_ram_mib']:.0f} MiB", flush=True)
     one, many = results["1x"]["peak_rss_kib"], results[f"{args.factor}x"]["peak_rss_kib"]
     ratio = many / one
-    out = {"factor": args.factor, "runs": results, "peak_rss_ratio": ratio, "seconds": time.perf_counter() - t0,
+    out = {"experiment": args.experiment, "factor": args.factor, "runs": results, "peak_rss_ratio": ratio,
+           "seconds": time.perf_counter() - t0,
            "parent_peak_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}
     print(f"peak RSS {args.factor}x / 1x = {ratio:.3f} (target <= 1.2)")
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -12,6 +12,10 @@ from mkepipe.training.runs import PseudoLabels, score, train_student
 SMALL_PREPARE = {  # experiment -> prepare settings small enough for a unit test
     "nyu": {"height": 24, "width": 32, "synthetic": {"n_labeled": 4, "n_test": 2, "n_scenes": 1,
                                                      "frames_per_scene": 3, "height": 48, "width": 64}},
+    "ravdess": {"image_size": 24, "mfcc_frames": 48,
+                "synthetic": {"n_actors": 2, "height": 48, "width": 64, "duration_s": 1.5, "wav_actors": 1}},
+    "vggsound": {"synthetic": {"labeled_clips": 16, "train_clips": 24, "test_clips": 8, "duration_s": 1.5,
+                               "size": 32}},
 }
 
 
@@ -40,7 +44,7 @@ def test_experiment_prepares_loads_and_builds_models(name, tmp_path):
 
 
 def test_unknown_names_are_clear():
-    with pytest.raises(KeyError, match="unknown experiment .nope.; registered: nyu, ravdess, twomoon"):
+    with pytest.raises(KeyError, match="unknown experiment .nope.; registered: nyu, ravdess, twomoon, vggsound"):
         create_experiment("nope")
     with pytest.raises(KeyError, match="unknown model"):
         create_model("nope")
@@ -54,6 +58,8 @@ EXAMPLES = {  # registered name -> (kwargs, {modality: input shape}, output shap
                        {"rgb": (2, 3, 30, 40), "depth": (2, 1, 30, 40)}, (2, 5, 30, 40)),
     "emotion_net": ({"num_classes": 8, "channels": {"face": 3, "mfcc": 1}},
                     {"face": (2, 3, 48, 48), "mfcc": (2, 1, 40, 96)}, (2, 8)),
+    "sound_net": ({"num_classes": 8, "channels": {"spec": 1, "video": 3}, "crop_frames": 40, "video_frames": 2},
+                  {"spec": (2, 1, 129, 60), "video": (2, 3, 4, 32, 32)}, (2, 8)),
 }
 
 
