@@ -10,7 +10,7 @@ each in a fresh process, reading that process's peak RSS (``ru_maxrss``; with Da
 workers, theirs too). It also prints what the same D_u would take if its inputs and soft
 labels were held in RAM as float32 tensors.
 
-    python bench/student_memory.py [--experiment nyu|vggsound] [--factor 8] [--out FILE]
+    python bench/student_memory.py [--experiment nyu|vggsound] [--factor 8] [--data DIR] [--out FILE]
 """
 from __future__ import annotations
 
@@ -102,6 +102,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--experiment", default="nyu", choices=("nyu", "vggsound"))
     ap.add_argument("--factor", type=int, default=8)
+    ap.add_argument("--data", type=Path, default=None, help="a prepared dataset of the experiment to start from "
+                                                             "(default: prepare the synthetic default)")
     ap.add_argument("--out", type=Path, default=None, help="default bench/results/student_memory[_<experiment>].json")
     args = ap.parse_args()
     suffix = "" if args.experiment == "nyu" else f"_{args.experiment}"
@@ -111,8 +113,9 @@ def main() -> None:
     results = {}
     with tempfile.TemporaryDirectory(prefix="mke-memory-") as tmp:
         tmp = Path(tmp)
-        base = tmp / "data1"
-        stages.prepare(p, base)
+        base = args.data or tmp / "data1"
+        if args.data is None:
+            stages.prepare(p, base)
         teacher = tmp / "teacher.pt"
         stages.teacher(p.with_active("teacher", epochs=1), base, teacher)
         big = tmp / f"data{args.factor}"

@@ -90,6 +90,9 @@ def test_prepare_quarantines_bad_input(source, tmp_path):
     assert len(tiled) == 1 and tiled[0]["file"] == _video(root, fourth).name
     assert re.fullmatch(r"0\.6\d s of audio tiled to 1\.5 s \(under 1 s\)", tiled[0]["notes"][0])
     assert manifest["outside_class_set"] == {"labeled": 0, "vggsound": 1}
+    one = stages.prepare(tiny_params(root).with_active("prepare", workers=1), tmp_path / "data1")
+    assert one["samples"] == manifest["samples"], "two decoding processes (the default here) or one: same data"
+    assert read_quarantine(tmp_path / "data1") == read_quarantine(tmp_path / "data")
     assert manifest["classes"] == list(SYNTH_CLASSES)
     data = tmp_path / "data"
     splits = {name: DiskSplit(data, name) for name in ("labeled", "unlabeled", "val", "test")}

@@ -50,6 +50,7 @@ class VggsoundPrepareConfig(Section):
     val_share: float = Field(0.1, gt=0, lt=0.5, description="share of VGGSound's train rows held out as validation")
     split_seed: int = Field(0, ge=0)
     max_clips: int | None = Field(None, ge=1, description="an evenly spaced subset of each CSV's rows (quick runs)")
+    workers: int | None = Field(None, ge=1, le=64, description="decoding processes (default: up to 2); same output")
 
     @model_validator(mode="after")
     def _check(self) -> "VggsoundPrepareConfig":

@@ -16,9 +16,14 @@ cannot be used is quarantined with its reason.
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import os
 import shutil
+from collections import deque
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 import cv2
 import numpy as np
@@ -53,6 +58,7 @@ FEATURES = {  # preset → spectrogram window and overlap (samples at 16 kHz), v
     "cpu": {"nperseg": 256, "noverlap": 96, "video_size": 64},
 }
 SPLITS = ("labeled", "unlabeled", "val", "test")
+DECODE_CHUNK = 16  # clips a decoding worker takes at a time
 
 
 @dataclass
@@ -255,6 +261,49 @@ def sample_sha(spec: np.ndarray, video: np.ndarray | None, y: np.ndarray | None)
                         + (b"" if y is None else y.tobytes()))
 
 
+def _decode(reader: ClipReader, clip: Clip) -> tuple[Clip, tuple | q.BadSample]:
+    """(the clip with its notes, (spectrogram, frames or None) or why it is bad)."""
+    try:
+        return clip, (reader.spec(clip), reader.video(clip) if clip.split != "labeled" else None)
+    except q.BadSample as err:
+        return clip, err
+    except OSError as err:
+        return clip, q.BadSample("io_error", str(err))
+
+
+def _decode_chunk(cfg: VggsoundPrepareConfig, clips: list[Clip]) -> list[tuple]:
+    reader = ClipReader(cfg)
+    return [(clip, (d.reason, d.detail) if isinstance(d, q.BadSample) else d)
+            for clip, d in (_decode(reader, c) for c in clips)]
+
+
+def decode_all(cfg: VggsoundPrepareConfig, clips: list[Clip]) -> Iterator[tuple[Clip, tuple | q.BadSample]]:
+    """Every clip decoded, in order, by ``cfg.workers`` processes (chunks of
+    :data:`DECODE_CHUNK` clips; at most two chunks per worker in flight, so memory stays
+    bounded; one process for fewer than two chunks); the output does not depend on the
+    number of workers."""
+    workers = max(1, min(cfg.workers or min(2, os.cpu_count() or 1), len(clips) // DECODE_CHUNK))
+    if workers == 1:
+        reader = ClipReader(cfg)
+        yield from (_decode(reader, c) for c in clips)
+        return
+    chunks = [clips[i:i + DECODE_CHUNK] for i in range(0, len(clips), DECODE_CHUNK)]
+    # spawned, not forked: a fork of a process whose torch/OpenMP threads ran can hang in the child
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        pending: deque = deque()
+        for chunk in chunks:
+            pending.append(pool.submit(_decode_chunk, cfg, chunk))
+            if len(pending) >= 2 * workers:
+                yield from _unpack(pending.popleft().result())
+        while pending:
+            yield from _unpack(pending.popleft().result())
+
+
+def _unpack(results: list[tuple]) -> Iterator[tuple[Clip, tuple | q.BadSample]]:
+    for clip, d in results:
+        yield clip, q.BadSample(*d) if isinstance(d[0], str) else d
+
+
 def _roots(cfg: VggsoundPrepareConfig, out: Path) -> tuple[Path, Path]:
     if cfg.source == "synthetic":
         src = _synthetic_source(cfg, out)
@@ -278,17 +327,11 @@ def prepare_vggsound(cfg: VggsoundPrepareConfig, out_dir: str | Path) -> dict:
     builders = {name: SplitBuilder(name, out, k) for name in SPLITS}
     clips = catalog.clips
     every = max(1, len(clips) // 10)
-    for i, clip in enumerate(clips, 1):
-        b = builders[clip.split]
-        try:
-            spec = reader.spec(clip)
-            video = reader.video(clip) if b.with_video else None
-        except q.BadSample as err:
-            qlog.add(clip.sample_id, clip.split, [clip.source, str(clip.path)], err)
-        except OSError as err:
-            qlog.add(clip.sample_id, clip.split, [clip.source, str(clip.path)], q.BadSample("io_error", str(err)))
+    for i, (clip, decoded) in enumerate(decode_all(cfg, clips), 1):
+        if isinstance(decoded, q.BadSample):
+            qlog.add(clip.sample_id, clip.split, [clip.source, str(clip.path)], decoded)
         else:
-            b.add(clip, spec, video)
+            builders[clip.split].add(clip, *decoded)
         if i % every == 0 or i == len(clips):
             log.info("prepare: %d/%d clips decoded (%d quarantined)", i, len(clips), len(qlog))
     empty = [name for name, b in builders.items() if not b.ids]
