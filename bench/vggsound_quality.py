@@ -7,7 +7,7 @@ on val and test, promotion, and round 2 taught by what round 1 promoted — and 
 ± std of test and validation mAP per method, test mAUC and top-1, the MM student's
 expansion diagnostics on D_u and issue 15's acceptance checks. Writes JSON.
 
-    python bench/vggsound_quality.py [--seeds 3] [-S student.vggsound.epochs=10 ...] [--out FILE]
+    python bench/vggsound_quality.py [--seeds 3] [--first-seed 0] [-S student.vggsound.epochs=10 ...] [--out FILE]
 """
 from __future__ import annotations
 
@@ -38,6 +38,7 @@ ORDER = METHODS + ("pseudo_labels",) + tuple(f"{m}_val" for m in METHODS) + \
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--first-seed", type=int, default=0, help="run seeds first-seed … first-seed + seeds - 1")
     ap.add_argument("--params", type=Path, default=ROOT / "params.yaml")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "vggsound_quality.json")
     ap.add_argument("--data", type=Path, default=None, help="prepared dataset to reuse (default: prepare into a "
@@ -58,7 +59,7 @@ def main() -> None:
         if not (data / "manifest.json").is_file():
             stages.prepare(base, data)
         prepare_s = time.perf_counter() - t0
-        for seed in range(args.seeds):
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
             params = base.model_copy(update={"seed": seed})
             res, seconds, promoted, reports = run_seed(params, data, Path(tmp) / f"seed{seed}", "map")
             for rnd, report in reports.items():
@@ -72,6 +73,9 @@ def main() -> None:
             verdicts = ", ".join(f"{k} {'promoted' if v else 'kept teacher'}" for k, v in promoted.items())
             print(f"seed {seed} done after {time.perf_counter() - t0:.0f} s; round 1 test mAP: {summary}; "
                   f"{verdicts}", flush=True)
+            args.out.parent.mkdir(parents=True, exist_ok=True)  # what is done so far survives a killed run
+            args.out.write_text(json.dumps({"seeds_done": len(runs), "runs": runs, "overrides": args.overrides},
+                                           indent=2) + "\n")
     table = mean_table(runs, ORDER)
     r1 = {k: v["mean"] for k, v in table["round1"].items()}
     nan = float("nan")
