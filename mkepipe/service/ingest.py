@@ -10,9 +10,14 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
 
 from mkepipe.data import quarantine as q
+from mkepipe.data.arrays import NpyFile
 from mkepipe.fileio import TMP_MARK, fsync_dir
+
+if TYPE_CHECKING:
+    from mkepipe.data.split import SplitWriter
 
 CHANGED = "changed_after_ingest"
 q.register_reason(CHANGED, "files differ from the ingested ones; give new data a new name")
@@ -75,3 +80,13 @@ def copy_dataset(src: Path, dst: Path) -> None:
         elif path.is_file():
             link_or_copy(path, tmp / path.name)
     replace_dir(tmp, dst)
+
+
+def copy_rows(split: Path, writer: "SplitWriter", modalities: Sequence[str], chunk: int) -> None:
+    """Append a previous dataset version's split rows (``modalities``, as stored) to
+    ``writer``, ``chunk`` rows per read, so memory does not grow with the split."""
+    ids = (split / "ids.txt").read_text().splitlines()
+    files = {m: NpyFile(split / f"{m}.npy") for m in modalities}
+    for start in range(0, len(ids), chunk):
+        rows = range(start, min(start + chunk, len(ids)))
+        writer.append(ids[start:start + chunk], {m: f.rows(rows) for m, f in files.items()})

@@ -21,7 +21,6 @@ import cv2
 import numpy as np
 
 from mkepipe.data import quarantine as q
-from mkepipe.data.arrays import NpyFile
 from mkepipe.data.manifest import read_manifest, write_manifest
 from mkepipe.data.split import SPLIT_META
 from mkepipe.experiments.nyu import checks  # noqa: F401  (registers the RGB-D quarantine reasons)
@@ -31,7 +30,7 @@ from mkepipe.experiments.nyu.png_layout import decode_png
 from mkepipe.experiments.nyu.prepare import SampleBuilder
 from mkepipe.experiments.nyu.raw_scenes import decode_depth, decode_rgb, pair_frames, parse_frame_name, read_bytes
 from mkepipe.service.inbox import PREFIX, Inbox, InboxSample, hashed_sample, list_folder, problem_sample
-from mkepipe.service.ingest import CHANGED, Ingested, link_tree, replace_dir, staging_dir
+from mkepipe.service.ingest import CHANGED, Ingested, copy_rows, link_tree, replace_dir, staging_dir
 
 COPY_ROWS = 64  # previous D_u rows copied per read
 
@@ -134,7 +133,7 @@ class RgbdInbox(Inbox):
                                                                    "give new data a new name"))
         tmp = staging_dir(out)
         builder = SampleBuilder("unlabeled", cfg, cache, log, tmp)
-        _copy_rows(prev / "unlabeled", builder)
+        copy_rows(prev / "unlabeled", builder.writer, ("rgb", "depth"), COPY_ROWS)
         for s in samples:
             builder.add(s.id, s.sources, lambda s=s: load_sample(s))
         if not builder.rows:
@@ -154,11 +153,3 @@ class RgbdInbox(Inbox):
         sha = {s.id: s.sha256 for s in samples}
         return Ingested(out, {sid: sha[sid] for sid in builder.rows}, log)
 
-
-def _copy_rows(split: Path, builder: SampleBuilder) -> None:
-    """Append the previous version's D_u rows, as stored, a chunk at a time."""
-    ids = (split / "ids.txt").read_text().splitlines()
-    files = {m: NpyFile(split / f"{m}.npy") for m in ("rgb", "depth")}
-    for start in range(0, len(ids), COPY_ROWS):
-        rows = range(start, min(start + COPY_ROWS, len(ids)))
-        builder.writer.append(ids[start:start + COPY_ROWS], {m: f.rows(rows) for m, f in files.items()})

@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 
 from mkepipe.data import quarantine as q
-from mkepipe.data.arrays import NpyFile
 from mkepipe.data.manifest import read_manifest, write_manifest
 from mkepipe.data.split import SPLIT_META, SplitWriter
 from mkepipe.experiments.ravdess.catalog import Clip, pair_trial
@@ -24,7 +23,7 @@ from mkepipe.experiments.ravdess.config import RavdessPrepareConfig
 from mkepipe.experiments.ravdess.identifiers import parse_identifier
 from mkepipe.experiments.ravdess.prepare import ClipReader, MfccNorm, sample_sha
 from mkepipe.service.inbox import PREFIX, Inbox, InboxSample, hashed_sample, list_folder, problem_sample
-from mkepipe.service.ingest import CHANGED, Ingested, link_tree, replace_dir, staging_dir
+from mkepipe.service.ingest import CHANGED, Ingested, copy_rows, link_tree, replace_dir, staging_dir
 
 ACTOR_DIR = re.compile(r"Actor_(\d\d)")
 COPY_ROWS = 256  # previous D_u rows copied per read
@@ -107,7 +106,7 @@ class ClipInbox(Inbox):
         reader = ClipReader(cfg, MfccNorm(**manifest["mfcc_norm"]))
         tmp = staging_dir(out)
         writer = SplitWriter(tmp, "unlabeled", divide={"face": 255.0})
-        _copy_rows(prev / "unlabeled", writer)
+        copy_rows(prev / "unlabeled", writer, ("face", "mfcc"), COPY_ROWS)
         rows: dict[str, dict] = {}
         added: dict[str, str] = {}
         for s in samples:
@@ -142,11 +141,3 @@ class ClipInbox(Inbox):
         replace_dir(tmp, out)
         return Ingested(out, added, log)
 
-
-def _copy_rows(split: Path, writer: SplitWriter) -> None:
-    """Append the previous version's D_u rows, as stored, a chunk at a time."""
-    ids = (split / "ids.txt").read_text().splitlines()
-    files = {m: NpyFile(split / f"{m}.npy") for m in ("face", "mfcc")}
-    for start in range(0, len(ids), COPY_ROWS):
-        rows = range(start, min(start + COPY_ROWS, len(ids)))
-        writer.append(ids[start:start + COPY_ROWS], {m: f.rows(rows) for m, f in files.items()})

@@ -12,13 +12,12 @@ import shutil
 from pathlib import Path
 
 from mkepipe.data import quarantine as q
-from mkepipe.data.arrays import NpyFile
 from mkepipe.data.manifest import read_manifest, write_manifest
 from mkepipe.data.split import SPLIT_META, SplitWriter
 from mkepipe.experiments.vggsound.config import VggsoundPrepareConfig
 from mkepipe.experiments.vggsound.prepare import VIDEO_EXTS, Clip, ClipReader, sample_sha
 from mkepipe.service.inbox import PREFIX, Inbox, InboxSample, hashed_sample, list_folder, problem_sample
-from mkepipe.service.ingest import CHANGED, Ingested, link_tree, replace_dir, staging_dir
+from mkepipe.service.ingest import CHANGED, Ingested, copy_rows, link_tree, replace_dir, staging_dir
 
 COPY_ROWS = 64  # previous D_u rows copied per read
 MODALITIES = ("spec", "video")
@@ -59,7 +58,7 @@ class ClipInbox(Inbox):
                                                                    "give new data a new name"))
         tmp = staging_dir(out)
         writer = SplitWriter(tmp, "unlabeled", divide={"video": 255.0})
-        _copy_rows(prev / "unlabeled", writer)
+        copy_rows(prev / "unlabeled", writer, MODALITIES, COPY_ROWS)
         rows: dict[str, dict] = {}
         added: dict[str, str] = {}
         for s in samples:
@@ -94,11 +93,3 @@ class ClipInbox(Inbox):
         replace_dir(tmp, out)
         return Ingested(out, added, log)
 
-
-def _copy_rows(split: Path, writer: SplitWriter) -> None:
-    """Append the previous version's D_u rows, as stored, a chunk at a time."""
-    ids = (split / "ids.txt").read_text().splitlines()
-    files = {m: NpyFile(split / f"{m}.npy") for m in MODALITIES}
-    for start in range(0, len(ids), COPY_ROWS):
-        rows = range(start, min(start + COPY_ROWS, len(ids)))
-        writer.append(ids[start:start + COPY_ROWS], {m: f.rows(rows) for m, f in files.items()})
