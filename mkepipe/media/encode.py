@@ -17,8 +17,10 @@ from mkepipe.fileio import atomic_write
 
 # crf 18, not x264's default 23: the real files are 720p at a high bitrate, and at 128×96
 # the default smears the few-pixel facial features; one thread: the generator runs one
-# encoder per core.
-H264_OPTIONS = {"preset": "veryfast", "crf": "18", "threads": "1"}
+# encoder per core. No macroblock tree: at some frame widths (96 px) its SIMD code reads
+# memory it never wrote, and the same frames encoded twice came out different (measured:
+# 4 of 5 encodes of one clip differed; decoded pixels up to 36 levels apart).
+H264_OPTIONS = {"preset": "veryfast", "crf": "18", "threads": "1", "x264-params": "mbtree=0"}
 AAC_BIT_RATE = 96_000  # mono speech; the real files carry stereo AAC at about twice this
 AAC_OPTIONS = {"aac_coder": "fast"}  # FFmpeg's default two-loop search is ~4x slower for no audible gain here
 AAC_FRAME = 1024  # samples per AAC frame: fed whole, no resampler in between

@@ -46,7 +46,7 @@ from mkepipe.media.encode import write_mp4, write_wav
 
 log = logging.getLogger(__name__)
 MARKER = ".mke-synthetic"
-SYNTH_VERSION = 1
+SYNTH_VERSION = 2
 DURATION_SPREAD = 0.15  # clip length varies ±15 % around duration_s
 _ACTOR, _CLIP = 1, 2
 

@@ -48,7 +48,7 @@ from mkepipe.media.encode import write_mp4, write_wav
 
 log = logging.getLogger(__name__)
 MARKER = ".mke-synthetic"
-SYNTH_VERSION = 1
+SYNTH_VERSION = 2
 CLASS_MAP = Path(__file__).with_name("class_map.csv")
 SPLITS = ("labeled", "train", "test")  # AudioSet's segments, VGGSound's train and test rows
 FAINT_SHARE = (0.2, 0.6)  # of the clip
