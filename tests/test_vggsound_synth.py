@@ -12,17 +12,15 @@ import numpy as np
 import pytest
 from scipy.signal import spectrogram
 
+from mkepipe.data.synthetic import MARKER, is_synthetic_dir, read_synth_params
 from mkepipe.experiments.ravdess.cli import add_parser as add_ravdess_parser
 from mkepipe.experiments.vggsound._sound import render_source
 from mkepipe.experiments.vggsound.cli import add_parser
 from mkepipe.experiments.vggsound.config import SYNTH_CLASSES, VggsoundSynthConfig
 from mkepipe.experiments.vggsound.synth import (
-    MARKER,
     SYNTH_VERSION,
     class_entries,
     clip_specs,
-    is_synthetic_dir,
-    read_synth_params,
     render_vggsound_clip,
     write_synthetic_vggsound,
 )

@@ -20,6 +20,7 @@ import numpy as np
 from mkepipe.data import quarantine as q
 from mkepipe.data.manifest import sha256_bytes, write_manifest
 from mkepipe.data.split import SplitWriter, write_split
+from mkepipe.data.synthetic import ensure_synthetic
 from mkepipe.experiments.base import SPLITS, TRUTH_SPLIT
 from mkepipe.experiments.nyu import checks
 from mkepipe.experiments.nyu.classes import (
@@ -35,13 +36,7 @@ from mkepipe.experiments.nyu.hha import NYU_RGB, HHACache, encode_depth
 from mkepipe.experiments.nyu.labeled_mat import LabeledMat, read_split_indices
 from mkepipe.experiments.nyu.png_layout import decode_png, read_png_sample, scan_png_split
 from mkepipe.experiments.nyu.raw_scenes import RawPair, decode_depth, decode_rgb, read_bytes, scan_raw
-from mkepipe.experiments.nyu.synth import (
-    MAT_NAME,
-    SYNTH_VERSION,
-    is_synthetic_dir,
-    read_synth_params,
-    write_synthetic_nyu,
-)
+from mkepipe.experiments.nyu.synth import MAT_NAME, SYNTH_VERSION, write_synthetic_nyu
 
 log = logging.getLogger(__name__)
 
@@ -120,15 +115,9 @@ def encoding_divisors(cfg: NyuPrepareConfig) -> dict[str, float]:
 
 def _synthetic_source(cfg: NyuPrepareConfig, out: Path) -> NyuPrepareConfig:
     """Write (or reuse, if its parameters match) the synthetic default and point cfg at it."""
-    src = Path(cfg.synthetic_dir) if cfg.synthetic_dir else out / "source"
     want = cfg.synthetic.model_dump()
-    have = read_synth_params(src)
-    if have is None or any(have.get(k) != v for k, v in {**want, "version": SYNTH_VERSION}.items()):
-        if not is_synthetic_dir(src):
-            raise FileExistsError(f"{src}: exists and was not written by the synthetic generator; not replacing it")
-        shutil.rmtree(src, ignore_errors=True)
-        log.info("writing the synthetic NYU default into %s", src)
-        write_synthetic_nyu(src, **want)
+    src = ensure_synthetic(Path(cfg.synthetic_dir) if cfg.synthetic_dir else out / "source",
+                           {**want, "version": SYNTH_VERSION}, lambda path: write_synthetic_nyu(path, **want), "NYU")
     return cfg.model_copy(update={"mat_path": str(src / MAT_NAME), "split_dir": str(src / "splits"),
                                   "raw_dir": str(src / "raw"), "raw_truth_dir": str(src / "raw_truth")})
 

@@ -25,13 +25,13 @@ a function of the parameters alone.
 """
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from mkepipe.data.synthetic import begin_synthetic_dir, finish_synthetic_dir
 from mkepipe.experiments.nyu._layout import (
     MATERIALS,
     camera_path,
@@ -56,10 +56,8 @@ from mkepipe.experiments.nyu.hha import NYU_RGB, Intrinsics
 from mkepipe.experiments.nyu.labeled_mat import LabeledMatWriter, write_split_indices
 from mkepipe.experiments.nyu.png_layout import encode_png
 from mkepipe.experiments.nyu.raw_scenes import encode_depth, encode_pnm, frame_name, metres_to_raw, raw_to_metres
-from mkepipe.fileio import atomic_write_text, read_json
 
 MAT_NAME = "nyu_depth_v2_labeled.mat"
-MARKER = ".mke-synthetic"  # written first: a folder with it may be deleted and regenerated
 SYNTH_VERSION = 2
 T0 = 1294439283.0  # the epoch of the real raw dumps (January 2011)
 _PART = {"labeled": 1, "raw": 2, "noise": 3, "labeled_light": 4, "raw_light": 5, "val": 6, "val_light": 7}
@@ -209,10 +207,7 @@ def write_synthetic_nyu(out_dir: str | Path, *, n_labeled: int = 120, n_test: in
         raise ValueError(f"palette_size must be in 2..{len(MATERIALS) - 2}, got {palette_size}")
     if not 0.0 <= class_affinity <= 1.0:
         raise ValueError(f"class_affinity must be in [0, 1], got {class_affinity}")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "synth.json").unlink(missing_ok=True)
-    (out / MARKER).touch()
+    out = begin_synthetic_dir(out_dir)
     noise_tex = smooth_noise(_rng(seed, "noise"))
     shape = (height, width)
 
@@ -266,21 +261,4 @@ def write_synthetic_nyu(out_dir: str | Path, *, n_labeled: int = 120, n_test: in
 
     summary = {**params, "mat": MAT_NAME, "splits": "splits", "raw": "raw", "raw_truth": "raw_truth",
                "rgb_frames_dropped": dropped}
-    atomic_write_text(out / "synth.json", json.dumps(summary, indent=1))
-    return summary
-
-
-def is_synthetic_dir(path: str | Path) -> bool:
-    """Whether ``path`` is absent, empty or written by :func:`write_synthetic_nyu` (safe to replace)."""
-    path = Path(path)
-    return not path.exists() or (path / MARKER).exists() or (path.is_dir() and not any(path.iterdir()))
-
-
-def read_synth_params(out_dir: str | Path) -> dict | None:
-    """``synth.json`` of a complete synthetic dataset, or None (also for a damaged one: the
-    folder is then regenerated)."""
-    try:
-        params = read_json(Path(out_dir) / "synth.json")
-    except (FileNotFoundError, ValueError):
-        return None
-    return params if isinstance(params, dict) else None
+    return finish_synthetic_dir(out, summary)

@@ -19,6 +19,7 @@ import numpy as np
 from mkepipe.data import quarantine as q
 from mkepipe.data.manifest import sha256_bytes, write_manifest
 from mkepipe.data.split import SplitWriter, write_split
+from mkepipe.data.synthetic import ensure_synthetic
 from mkepipe.experiments.base import TRUTH_SPLIT
 from mkepipe.experiments.ravdess.catalog import Clip, scan
 from mkepipe.experiments.ravdess.config import RavdessPrepareConfig
@@ -184,23 +185,11 @@ def sample_sha(s: ClipSamples, k: int, label: int | None, with_audio: bool = Tru
 
 def _synthetic_source(cfg: RavdessPrepareConfig, out: Path) -> Path:
     """Write (or reuse, if its parameters match) the synthetic default; its folder."""
-    from mkepipe.experiments.ravdess.synth import (
-        SYNTH_VERSION,
-        is_synthetic_dir,
-        read_synth_params,
-        write_synthetic_ravdess,
-    )
+    from mkepipe.experiments.ravdess.synth import SYNTH_VERSION, write_synthetic_ravdess
 
-    src = Path(cfg.synthetic_dir) if cfg.synthetic_dir else out / "source"
-    want = {**cfg.synthetic.model_dump(), "version": SYNTH_VERSION}
-    have = read_synth_params(src)
-    if have is None or any(have.get(k) != v for k, v in want.items()):
-        if not is_synthetic_dir(src):
-            raise FileExistsError(f"{src}: exists and was not written by the synthetic generator; not replacing it")
-        shutil.rmtree(src, ignore_errors=True)
-        log.info("writing the synthetic RAVDESS default into %s", src)
-        write_synthetic_ravdess(src, cfg.synthetic)
-    return src
+    return ensure_synthetic(Path(cfg.synthetic_dir) if cfg.synthetic_dir else out / "source",
+                            {**cfg.synthetic.model_dump(), "version": SYNTH_VERSION},
+                            lambda path: write_synthetic_ravdess(path, cfg.synthetic), "RAVDESS")
 
 
 def _each(clips: list[Clip], what: str, qlog: q.QuarantineLog, split_of: dict[str, str], fn) -> dict:

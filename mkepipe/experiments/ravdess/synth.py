@@ -28,24 +28,17 @@ function of the parameters alone, whatever the order or the number of worker pro
 """
 from __future__ import annotations
 
-import json
-import logging
 import os
-import sys
-import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
+from mkepipe.data.synthetic import begin_synthetic_dir, finish_synthetic_dir, map_with_progress
 from mkepipe.experiments.ravdess._face import FaceRenderer, clip_motion, render_clip, sample_face_actor
 from mkepipe.experiments.ravdess._voice import EMOTIONS, sample_voice_actor, synthesize
 from mkepipe.experiments.ravdess.config import RavdessSynthConfig
-from mkepipe.fileio import atomic_write_text, read_json
 from mkepipe.media.encode import write_mp4, write_wav
 
-log = logging.getLogger(__name__)
-MARKER = ".mke-synthetic"
 SYNTH_VERSION = 2
 DURATION_SPREAD = 0.15  # clip length varies ±15 % around duration_s
 _ACTOR, _CLIP = 1, 2
@@ -106,18 +99,6 @@ def _write_actor(cfg: RavdessSynthConfig, out: Path, actor: int) -> tuple[int, i
     return len(trials()), files, seconds
 
 
-def _progress(total: int):
-    """A rich bar on a terminal; elsewhere (DVC, Prefect logs) a log line every ~10 %."""
-    if sys.stderr.isatty():
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-        bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                       console=Console(stderr=True), transient=True)
-        return bar, bar.add_task("synthetic RAVDESS actors", total=total)
-    return None, None
-
-
 def write_synthetic_ravdess(out: str | Path, cfg: RavdessSynthConfig | None = None, *, workers: int | None = None
                             ) -> dict:
     """Write the synthetic RAVDESS into ``out`` (module docstring); returns ``synth.json``'s
@@ -127,55 +108,16 @@ def write_synthetic_ravdess(out: str | Path, cfg: RavdessSynthConfig | None = No
     cfg = cfg or RavdessSynthConfig()
     if cfg.height % 2 or cfg.width % 2:
         raise ValueError(f"H.264 yuv420p needs an even frame size, got {cfg.height}x{cfg.width}")
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "synth.json").unlink(missing_ok=True)
-    (out / MARKER).touch()
+    out = begin_synthetic_dir(out)
     actors = list(range(1, cfg.n_actors + 1))
     workers = max(1, min(workers or min(2, os.cpu_count() or 1), len(actors)))
-    t0 = time.perf_counter()
     clips = files = 0
     seconds = 0.0
-    bar, task = _progress(len(actors))
-    next_log = 0.1
-    pool = ProcessPoolExecutor(max_workers=workers) if workers > 1 else None
-    try:
-        if bar is not None:
-            bar.start()
-        results = pool.map(_write_actor, [cfg] * len(actors), [out] * len(actors), actors) if pool else (
-            _write_actor(cfg, out, a) for a in actors)
-        for done, (c, f, s) in enumerate(results, 1):
-            clips, files, seconds = clips + c, files + f, seconds + s
-            if bar is not None:
-                bar.advance(task)
-            if done / len(actors) >= next_log - 1e-9 or done == len(actors):
-                log.info("synthetic RAVDESS: %d/%d actors, %d clips, %.0f s", done, len(actors), clips,
-                         time.perf_counter() - t0)
-                next_log = (int(done / len(actors) * 10) + 1) / 10
-    finally:
-        if bar is not None:
-            bar.stop()
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)
-    summary = {"version": SYNTH_VERSION, **cfg.model_dump(), "clips": clips, "files": files,
-               "seconds": round(seconds, 3)}
-    atomic_write_text(out / "synth.json", json.dumps(summary, indent=1))
-    return summary
-
-
-def is_synthetic_dir(path: str | Path) -> bool:
-    """Whether ``path`` is absent, empty or written by :func:`write_synthetic_ravdess` (safe to replace)."""
-    path = Path(path)
-    return not path.exists() or (path / MARKER).exists() or (path.is_dir() and not any(path.iterdir()))
-
-
-def read_synth_params(out: str | Path) -> dict | None:
-    """``synth.json`` of a complete synthetic dataset, or None (absent or damaged)."""
-    try:
-        params = read_json(Path(out) / "synth.json")
-    except (FileNotFoundError, ValueError):
-        return None
-    return params if isinstance(params, dict) else None
+    for c, f, s in map_with_progress(_write_actor, [(cfg, out, a) for a in actors], [1] * len(actors), workers,
+                                     "RAVDESS", "actors"):
+        clips, files, seconds = clips + c, files + f, seconds + s
+    return finish_synthetic_dir(out, {"version": SYNTH_VERSION, **cfg.model_dump(), "clips": clips, "files": files,
+                                      "seconds": round(seconds, 3)})
 
 
 def faces_figure(path: str | Path, cfg: RavdessSynthConfig | None = None, actor: int = 1) -> Path:

@@ -31,6 +31,7 @@ import numpy as np
 from mkepipe.data import quarantine as q
 from mkepipe.data.manifest import sha256_bytes, write_manifest
 from mkepipe.data.split import SplitWriter, write_split
+from mkepipe.data.synthetic import ensure_synthetic
 from mkepipe.experiments.base import TRUTH_SPLIT
 from mkepipe.experiments.vggsound.catalog import (
     DEFAULT_CLASS_MAP,
@@ -131,21 +132,12 @@ def _synthetic_source(cfg: VggsoundPrepareConfig, out: Path) -> Path:
     """Write (or reuse, if its parameters match) the synthetic default; its folder."""
     from mkepipe.experiments.vggsound.synth import (
         SYNTH_VERSION,
-        is_synthetic_dir,
-        read_synth_params,
         write_synthetic_vggsound,
     )
 
-    src = Path(cfg.synthetic_dir) if cfg.synthetic_dir else out / "source"
-    want = {**cfg.synthetic.model_dump(mode="json"), "version": SYNTH_VERSION}
-    have = read_synth_params(src)
-    if have is None or any(have.get(k) != v for k, v in want.items()):
-        if not is_synthetic_dir(src):
-            raise FileExistsError(f"{src}: exists and was not written by the synthetic generator; not replacing it")
-        shutil.rmtree(src, ignore_errors=True)
-        log.info("writing the synthetic AudioSet/VGGSound default into %s", src)
-        write_synthetic_vggsound(src, cfg.synthetic)
-    return src
+    return ensure_synthetic(Path(cfg.synthetic_dir) if cfg.synthetic_dir else out / "source",
+                            {**cfg.synthetic.model_dump(mode="json"), "version": SYNTH_VERSION},
+                            lambda path: write_synthetic_vggsound(path, cfg.synthetic), "AudioSet/VGGSound")
 
 
 def even_subset(rows: list, k: int | None) -> list:

@@ -28,26 +28,20 @@ from __future__ import annotations
 
 import csv
 import io
-import json
-import logging
 import os
-import sys
-import time
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from mkepipe.data.synthetic import begin_synthetic_dir, finish_synthetic_dir, map_with_progress
 from mkepipe.experiments.vggsound._scene import render_video, scene_kind
 from mkepipe.experiments.vggsound._sound import SOURCES, record, render_source
 from mkepipe.experiments.vggsound.config import VggsoundSynthConfig
-from mkepipe.fileio import atomic_write_text, read_json
+from mkepipe.fileio import atomic_write_text
 from mkepipe.media.encode import write_mp4, write_wav
 
-log = logging.getLogger(__name__)
-MARKER = ".mke-synthetic"
 SYNTH_VERSION = 2
 CLASS_MAP = Path(__file__).with_name("class_map.csv")
 SPLITS = ("labeled", "train", "test")  # AudioSet's segments, VGGSound's train and test rows
@@ -250,18 +244,6 @@ def _write_csvs(out: Path, entries: list[ClassEntry], specs: list[ClipSpec], dur
     atomic_write_text(out / "vggsound" / "vggsound.csv", vgg.getvalue())
 
 
-def _progress(total: int):
-    """A rich bar on a terminal; elsewhere (DVC, Prefect logs) a log line every ~10 %."""
-    if sys.stderr.isatty():
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-        bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                       console=Console(stderr=True), transient=True)
-        return bar, bar.add_task("synthetic AudioSet/VGGSound clips", total=total)
-    return None, None
-
-
 def write_synthetic_vggsound(out: str | Path, cfg: VggsoundSynthConfig | None = None, *, workers: int | None = None
                              ) -> dict:
     """Write the synthetic AudioSet → VGGSound data into ``out`` (module docstring); returns
@@ -272,59 +254,21 @@ def write_synthetic_vggsound(out: str | Path, cfg: VggsoundSynthConfig | None = 
     if cfg.size % 2:
         raise ValueError(f"H.264 yuv420p needs an even frame size, got {cfg.size}")
     entries = class_entries(cfg.classes)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "synth.json").unlink(missing_ok=True)
-    (out / MARKER).touch()
+    out = begin_synthetic_dir(out)
     for folder in ("audioset/audio", "vggsound/video"):
         (out / folder).mkdir(parents=True, exist_ok=True)
     specs = clip_specs(cfg, entries)
     _write_csvs(out, entries, specs, cfg.duration_s)
     chunks = [specs[i:i + CHUNK] for i in range(0, len(specs), CHUNK)]
     workers = max(1, min(workers or min(2, os.cpu_count() or 1), len(chunks)))
-    t0 = time.perf_counter()
     clips, seconds = 0, 0.0
-    bar, task = _progress(len(specs))
-    next_log = 0.1
-    pool = ProcessPoolExecutor(max_workers=workers) if workers > 1 else None
-    try:
-        if bar is not None:
-            bar.start()
-        results = pool.map(_write_chunk, [cfg] * len(chunks), [out] * len(chunks), chunks) if pool else (
-            _write_chunk(cfg, out, c) for c in chunks)
-        for c, s in results:
-            clips, seconds = clips + c, seconds + s
-            if bar is not None:
-                bar.advance(task, c)
-            if clips / len(specs) >= next_log - 1e-9 or clips == len(specs):
-                log.info("synthetic AudioSet/VGGSound: %d/%d clips, %.0f s", clips, len(specs),
-                         time.perf_counter() - t0)
-                next_log = (int(clips / len(specs) * 10) + 1) / 10
-    finally:
-        if bar is not None:
-            bar.stop()
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)
-    summary = {"version": SYNTH_VERSION, **cfg.model_dump(mode="json"),
-               "clips": {split: sum(s.split == split for s in specs) for split in SPLITS},
-               "two_label": sum(len(s.sources) > 1 for s in specs), "files": clips, "seconds": round(seconds, 3)}
-    atomic_write_text(out / "synth.json", json.dumps(summary, indent=1))
-    return summary
-
-
-def is_synthetic_dir(path: str | Path) -> bool:
-    """Whether ``path`` is absent, empty or written by :func:`write_synthetic_vggsound` (safe to replace)."""
-    path = Path(path)
-    return not path.exists() or (path / MARKER).exists() or (path.is_dir() and not any(path.iterdir()))
-
-
-def read_synth_params(out: str | Path) -> dict | None:
-    """``synth.json`` of a complete synthetic dataset, or None (absent or damaged)."""
-    try:
-        params = read_json(Path(out) / "synth.json")
-    except (FileNotFoundError, ValueError):
-        return None
-    return params if isinstance(params, dict) else None
+    for c, s in map_with_progress(_write_chunk, [(cfg, out, c) for c in chunks], [len(c) for c in chunks], workers,
+                                  "AudioSet/VGGSound", "clips"):
+        clips, seconds = clips + c, seconds + s
+    return finish_synthetic_dir(out, {
+        "version": SYNTH_VERSION, **cfg.model_dump(mode="json"),
+        "clips": {split: sum(s.split == split for s in specs) for split in SPLITS},
+        "two_label": sum(len(s.sources) > 1 for s in specs), "files": clips, "seconds": round(seconds, 3)})
 
 
 def scenes_figure(path: str | Path, cfg: VggsoundSynthConfig | None = None) -> Path:
