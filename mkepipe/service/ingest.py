@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Sequence
 
 from mkepipe.data import quarantine as q
 from mkepipe.data.arrays import NpyFile
+from mkepipe.data.manifest import write_manifest
 from mkepipe.fileio import TMP_MARK, fsync_dir
 
 if TYPE_CHECKING:
@@ -90,3 +91,22 @@ def copy_rows(split: Path, writer: "SplitWriter", modalities: Sequence[str], chu
     for start in range(0, len(ids), chunk):
         rows = range(start, min(start + chunk, len(ids)))
         writer.append(ids[start:start + chunk], {m: f.rows(rows) for m, f in files.items()})
+
+
+def finish_ingest(prev: Path, tmp: Path, out: Path, manifest: dict, rows: dict[str, dict], log: q.QuarantineLog,
+                  **ingested) -> None:
+    """Complete a new dataset version staged in ``tmp`` whose ``unlabeled`` split is written
+    (the previous rows and ``rows``): hard-link the previous version's other splits, write
+    the quarantine log and the manifest (the previous samples plus ``rows``, the counts, an
+    ``ingested`` record with ``ingested``'s extra fields) and move it into ``out`` atomically."""
+    from mkepipe.data.split import SPLIT_META  # here: the split module imports torch
+
+    for split in sorted(p for p in prev.iterdir() if (p / SPLIT_META).is_file() and p.name != "unlabeled"):
+        link_tree(split, tmp / split.name)
+    log.write(tmp)
+    own = ("format", "dataset", "num_samples", "sha256", "samples")  # write_manifest's own fields
+    extra = {k: v for k, v in manifest.items() if k not in own}
+    extra["counts"] = {**manifest["counts"], "unlabeled": manifest["counts"]["unlabeled"] + len(rows)}
+    extra["ingested"] = {"from": prev.name, "added": len(rows), **ingested, "quarantine": log.summary()}
+    write_manifest(tmp, manifest["dataset"], {**manifest["samples"], **rows}, extra)
+    replace_dir(tmp, out)

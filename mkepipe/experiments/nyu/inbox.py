@@ -21,8 +21,7 @@ import cv2
 import numpy as np
 
 from mkepipe.data import quarantine as q
-from mkepipe.data.manifest import read_manifest, write_manifest
-from mkepipe.data.split import SPLIT_META
+from mkepipe.data.manifest import read_manifest
 from mkepipe.experiments.nyu import checks  # noqa: F401  (registers the RGB-D quarantine reasons)
 from mkepipe.experiments.nyu.config import NyuPrepareConfig
 from mkepipe.experiments.nyu.hha import HHACache
@@ -30,7 +29,7 @@ from mkepipe.experiments.nyu.png_layout import decode_png
 from mkepipe.experiments.nyu.prepare import SampleBuilder
 from mkepipe.experiments.nyu.raw_scenes import decode_depth, decode_rgb, pair_frames, parse_frame_name, read_bytes
 from mkepipe.service.inbox import PREFIX, Inbox, InboxSample, hashed_sample, list_folder, problem_sample
-from mkepipe.service.ingest import CHANGED, Ingested, copy_rows, link_tree, replace_dir, staging_dir
+from mkepipe.service.ingest import CHANGED, Ingested, copy_rows, finish_ingest, staging_dir
 
 COPY_ROWS = 64  # previous D_u rows copied per read
 
@@ -141,15 +140,7 @@ class RgbdInbox(Inbox):
             shutil.rmtree(tmp)
             return Ingested(None, {}, log)
         builder.close()
-        for split in sorted(p for p in prev.iterdir() if (p / SPLIT_META).is_file() and p.name != "unlabeled"):
-            link_tree(split, tmp / split.name)
-        log.write(tmp)
-        own = ("format", "dataset", "num_samples", "sha256", "samples")  # write_manifest's own fields
-        extra = {k: v for k, v in manifest.items() if k not in own}
-        extra["counts"] = {**manifest["counts"], "unlabeled": manifest["counts"]["unlabeled"] + len(builder.rows)}
-        extra["ingested"] = {"from": prev.name, "added": len(builder.rows), "quarantine": log.summary()}
-        write_manifest(tmp, manifest["dataset"], {**manifest["samples"], **builder.rows}, extra)
-        replace_dir(tmp, out)
+        finish_ingest(prev, tmp, out, manifest, builder.rows, log)
         sha = {s.id: s.sha256 for s in samples}
         return Ingested(out, {sid: sha[sid] for sid in builder.rows}, log)
 

@@ -16,14 +16,14 @@ from pathlib import Path
 import numpy as np
 
 from mkepipe.data import quarantine as q
-from mkepipe.data.manifest import read_manifest, write_manifest
-from mkepipe.data.split import SPLIT_META, SplitWriter
+from mkepipe.data.manifest import read_manifest
+from mkepipe.data.split import SplitWriter
 from mkepipe.experiments.ravdess.catalog import Clip, pair_trial
 from mkepipe.experiments.ravdess.config import RavdessPrepareConfig
 from mkepipe.experiments.ravdess.identifiers import parse_identifier
 from mkepipe.experiments.ravdess.prepare import ClipReader, MfccNorm, sample_sha
 from mkepipe.service.inbox import PREFIX, Inbox, InboxSample, hashed_sample, list_folder, problem_sample
-from mkepipe.service.ingest import CHANGED, Ingested, copy_rows, link_tree, replace_dir, staging_dir
+from mkepipe.service.ingest import CHANGED, Ingested, copy_rows, finish_ingest, staging_dir
 
 ACTOR_DIR = re.compile(r"Actor_(\d\d)")
 COPY_ROWS = 256  # previous D_u rows copied per read
@@ -130,14 +130,6 @@ class ClipInbox(Inbox):
             shutil.rmtree(tmp)
             return Ingested(None, {}, log)
         writer.close()
-        for split in sorted(p for p in prev.iterdir() if (p / SPLIT_META).is_file() and p.name != "unlabeled"):
-            link_tree(split, tmp / split.name)
-        log.write(tmp)
-        own = ("format", "dataset", "num_samples", "sha256", "samples")  # write_manifest's own fields
-        extra = {k: v for k, v in manifest.items() if k not in own}
-        extra["counts"] = {**manifest["counts"], "unlabeled": manifest["counts"]["unlabeled"] + len(rows)}
-        extra["ingested"] = {"from": prev.name, "added": len(rows), "clips": len(added), "quarantine": log.summary()}
-        write_manifest(tmp, manifest["dataset"], {**manifest["samples"], **rows}, extra)
-        replace_dir(tmp, out)
+        finish_ingest(prev, tmp, out, manifest, rows, log, clips=len(added))
         return Ingested(out, added, log)
 

@@ -12,12 +12,12 @@ import shutil
 from pathlib import Path
 
 from mkepipe.data import quarantine as q
-from mkepipe.data.manifest import read_manifest, write_manifest
-from mkepipe.data.split import SPLIT_META, SplitWriter
+from mkepipe.data.manifest import read_manifest
+from mkepipe.data.split import SplitWriter
 from mkepipe.experiments.vggsound.config import VggsoundPrepareConfig
 from mkepipe.experiments.vggsound.prepare import VIDEO_EXTS, Clip, ClipReader, sample_sha
 from mkepipe.service.inbox import PREFIX, Inbox, InboxSample, hashed_sample, list_folder, problem_sample
-from mkepipe.service.ingest import CHANGED, Ingested, copy_rows, link_tree, replace_dir, staging_dir
+from mkepipe.service.ingest import CHANGED, Ingested, copy_rows, finish_ingest, staging_dir
 
 COPY_ROWS = 64  # previous D_u rows copied per read
 MODALITIES = ("spec", "video")
@@ -82,14 +82,6 @@ class ClipInbox(Inbox):
             shutil.rmtree(tmp)
             return Ingested(None, {}, log)
         writer.close()
-        for split in sorted(p for p in prev.iterdir() if (p / SPLIT_META).is_file() and p.name != "unlabeled"):
-            link_tree(split, tmp / split.name)
-        log.write(tmp)
-        own = ("format", "dataset", "num_samples", "sha256", "samples")  # write_manifest's own fields
-        extra = {k: v for k, v in manifest.items() if k not in own}
-        extra["counts"] = {**manifest["counts"], "unlabeled": manifest["counts"]["unlabeled"] + len(rows)}
-        extra["ingested"] = {"from": prev.name, "added": len(rows), "quarantine": log.summary()}
-        write_manifest(tmp, manifest["dataset"], {**manifest["samples"], **rows}, extra)
-        replace_dir(tmp, out)
+        finish_ingest(prev, tmp, out, manifest, rows, log)
         return Ingested(out, added, log)
 
