@@ -33,7 +33,7 @@ from mkepipe.perturb_dense import random_flip_scale  # noqa: E402
 from mkepipe.training.data import Part, PseudoTargets, TrainingSet, batches  # noqa: E402
 from mkepipe.training.loop import fit  # noqa: E402
 from mkepipe.training.methods import METHODS  # noqa: E402
-from mkepipe.training.runs import predict_probs  # noqa: E402
+from mkepipe.training.runs import Labeler  # noqa: E402
 
 
 def synthetic_split(root: Path, n: int, h: int, w: int, seed: int = 0) -> DiskSplit:
@@ -55,13 +55,8 @@ def bench_labeling(exp, params, split, batch: int, root: Path) -> dict:
         for i in range(0, len(split), batch):
             model({m: v[i:i + batch] for m, v in x.items()})
         bare = time.perf_counter() - t0
-    row = {sid: i for i, sid in enumerate(split.ids)}
-
-    def label_fn(ids):
-        return predict_probs(exp, model, spec, split.take([row[s] for s in ids]))
-
     t0 = time.perf_counter()
-    LabelStore(root / "labels").write(split.ids, label_fn, kind="soft", num_classes=exp.task.num_classes,
+    LabelStore(root / "labels").write(split.ids, Labeler(exp, model, spec, split), kind="soft", num_classes=exp.task.num_classes,
                                       teacher_hash="bench", dataset_hash="bench", encoding="sparse-q8",
                                       batch_size=batch, progress=False)
     store = time.perf_counter() - t0

@@ -162,6 +162,8 @@ class StudentMethods(_Section):
 class PseudolabelConfig(_Section):
     kind: LabelKind = "hard"
     encoding: Literal["float16", "sparse-q8"] = "float16"
+    loader_workers: int = Field(0, ge=0, le=64, description="DataLoader worker processes that read D_u ahead of "
+                                                            "the teacher (0: in the labeling process)")
 
 
 class NoOptions(_Section):

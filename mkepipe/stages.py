@@ -77,35 +77,25 @@ def pseudolabel(params: Params, data: Path, teacher: Path, out: Path, parent: "G
     into a child generation with the parent's kind, encoding and parameters.
     ``progress(done, total)`` is called after each labeled batch.
     """
-    import numpy as np
     import torch
 
     from mkepipe.data.manifest import read_manifest
     from mkepipe.labels import LabelStore
     from mkepipe.training.checkpoint import load_checkpoint
-    from mkepipe.training.runs import chunks, predict_probs
+    from mkepipe.training.runs import Labeler, chunks
 
     exp = _experiment(params)
     model, spec, _ = load_checkpoint(teacher)
     unlabeled = exp.load(data, "unlabeled")
-    row = {sid: i for i, sid in enumerate(unlabeled.ids)}
     todo = len(unlabeled) - (sum(1 for sid in unlabeled.ids if sid in parent) if parent is not None else 0)
-    done = 0
-
-    def label_fn(ids: list[str]) -> np.ndarray:
-        nonlocal done
-        probs = predict_probs(exp, model, spec, unlabeled.take([row[sid] for sid in ids]))
-        done += len(ids)
-        if progress is not None:
-            progress(done, todo)
-        return probs
-
+    cfg = params.active("pseudolabel")
+    label_fn = Labeler(exp, model, spec, unlabeled, cfg.loader_workers, progress, todo)
     labeled = exp.load(data, "labeled")
     counts = sum((exp.task.class_counts(torch.from_numpy(labeled.labels(rows))) for rows in chunks(labeled)),
                  torch.zeros(exp.task.num_classes, dtype=torch.int64))
-    cfg = params.active("pseudolabel")
     setting = ({"kind": parent.kind, "encoding": parent.manifest["encoding"], "params": parent.manifest["params"]}
-               if parent is not None else {"kind": cfg.kind, "encoding": cfg.encoding, "params": cfg.model_dump()})
+               if parent is not None else {"kind": cfg.kind, "encoding": cfg.encoding,
+                                           "params": cfg.model_dump(exclude={"loader_workers"})})
     return LabelStore(out).write(
         unlabeled.ids, label_fn, num_classes=exp.task.num_classes, teacher_hash=sha256_file(teacher),
         dataset_hash=read_manifest(data)["sha256"], parent=parent, progress=progress is None,

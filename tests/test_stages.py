@@ -74,3 +74,33 @@ def test_label_kind_ablation_from_one_soft_generation(tmp_path):
     blind = stages.evaluate(params, data, teacher, tmp_path / "students", tmp_path / "labels", tmp_path / "out2")
     assert "pseudo_label_accuracy" not in blind and "pseudo_labels" not in blind["details"]
     assert blind["methods"] == metrics["methods"]
+
+
+def test_labeling_reads_ahead_in_workers_with_the_same_labels(tmp_path):
+    from mkepipe.experiments import create_experiment
+    from mkepipe.training.checkpoint import load_checkpoint
+    from mkepipe.training.runs import Labeler
+
+    params = load_params(ROOT / "params.yaml").with_active("teacher", epochs=50)
+    params = params.with_active("pseudolabel", kind="soft")
+    data, teacher = tmp_path / "data", tmp_path / "teacher.pt"
+    stages.prepare(params, data)
+    stages.teacher(params, data, teacher)
+    gens = [stages.pseudolabel(params.with_active("pseudolabel", loader_workers=w), data, teacher,
+                               tmp_path / f"labels{w}") for w in (0, 2)]
+    exp = create_experiment(params.experiment)
+    model, spec, _ = load_checkpoint(teacher)
+    unlabeled = exp.load(data, "unlabeled")
+    labeler = Labeler(exp, model, spec, unlabeled)
+    unplanned = LabelStore(tmp_path / "plain").write(  # a plain function: the store cannot tell it the plan
+        unlabeled.ids, lambda ids: labeler(ids), kind="soft", num_classes=exp.task.num_classes,
+        teacher_hash=gens[0].manifest["teacher_hash"], dataset_hash=gens[0].manifest["dataset_hash"],
+        params=gens[0].manifest["params"], progress=False, family=exp.task.family)
+    assert gens[0].id == gens[1].id == unplanned.id
+    for gen in gens[1:] + [unplanned]:
+        assert gen.arrays(unlabeled.ids)[2].tobytes() == gens[0].arrays(unlabeled.ids)[2].tobytes()
+
+    labeler = Labeler(exp, model, spec, unlabeled, workers=1)
+    labeler.plan([unlabeled.ids[:4], unlabeled.ids[4:8]])
+    with pytest.raises(RuntimeError, match="planned batch"):
+        labeler(unlabeled.ids[4:8])

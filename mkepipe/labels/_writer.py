@@ -184,6 +184,8 @@ def write_shards(gen_dir: Path, ids: list[str], label_fn: Callable, *, family: F
             todo.append(i)
         else:
             infos[i], stats[i], shape = reused
+    if hasattr(label_fn, "plan"):
+        label_fn.plan([chunks[i][s:s + batch_size] for i in todo for s in range(0, len(chunks[i]), batch_size)])
     pipe = ShardPipeline(gen_dir, family, kind, codec, num_classes, shard_size, threshold)
     ok = False
     bar = _progress(progress, description, sum(len(chunks[i]) for i in todo))

@@ -88,6 +88,9 @@ class LabelStore:
         ``family="bernoulli"`` (multi-label). With ``parent`` (of the same family) only ids
         absent from the parent are labeled (if none are new, the parent is returned).
         Batches never cross shard boundaries, so a resumed run sees the same batches.
+        A ``label_fn`` with a ``plan(batches)`` method is told, before its first call, every
+        batch (list of ids) it will be asked for, in order, so that it can read ahead
+        (:class:`mkepipe.training.runs.Labeler`).
         """
         ids = [str(i) for i in ids]
         if len(set(ids)) != len(ids):

@@ -209,3 +209,23 @@ def batches(dataset: TrainingSet, batch_size: int | None, seed: int, num_workers
 
 def _as_is(batch: Batch) -> Batch:
     return batch
+
+
+class _RowBatches(Dataset):
+    """Item k = the model inputs of ``batches[k]`` (rows of ``split``)."""
+
+    def __init__(self, split: SplitReader, modalities: Sequence[str], batches: list[list[int]]) -> None:
+        self.split, self.modalities, self.batches = split, list(modalities), batches
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __getitem__(self, k: int) -> dict[str, torch.Tensor]:
+        return self.split.inputs(self.modalities, self.batches[k])
+
+
+def read_batches(split: SplitReader, modalities: Sequence[str], batches: list[list[int]],
+                 num_workers: int = 0) -> Iterator[dict[str, torch.Tensor]]:
+    """The inputs of each batch of rows, in order, read by ``num_workers`` DataLoader
+    worker processes ahead of the caller (0: in this process, when asked)."""
+    return iter(DataLoader(_RowBatches(split, modalities, batches), batch_size=None, num_workers=num_workers))

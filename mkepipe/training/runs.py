@@ -16,7 +16,7 @@ from torch import nn
 from mkepipe.config import Params, TrainConfig
 from mkepipe.data.split import SplitReader
 from mkepipe.experiments.base import Experiment, ModelSpec
-from mkepipe.training.data import Part, PseudoTargets, SplitLabels, TrainingSet, batches
+from mkepipe.training.data import Part, PseudoTargets, SplitLabels, TrainingSet, batches, read_batches
 from mkepipe.training.loop import fit
 from mkepipe.training.methods import METHODS
 
@@ -77,6 +77,43 @@ def predict_logits(model: nn.Module, spec: ModelSpec, split: SplitReader) -> tor
 def predict_probs(exp: Experiment, model: nn.Module, spec: ModelSpec, split: SplitReader) -> np.ndarray:
     """The task's class probabilities (dim 1) of the frozen model on ``split``."""
     return exp.task.probs(predict_logits(model, spec, split)).numpy().astype(np.float32)
+
+
+class Labeler:
+    """The teacher as a label store's ``label_fn``: class probabilities (the task's) for a
+    list of sample ids of ``split``. Told the batches it will be asked for (``plan``, called
+    by the store before the first), it reads them in ``workers`` DataLoader worker
+    processes while the model runs; unplanned calls read in this process.
+    ``progress(done, total)`` after every batch."""
+
+    def __init__(self, exp: Experiment, model: nn.Module, spec: ModelSpec, split: SplitReader, workers: int = 0,
+                 progress: Callable[[int, int], None] | None = None, total: int = 0) -> None:
+        self.exp, self.model, self.spec, self.split, self.workers = exp, model, spec, split, workers
+        self.row = {sid: i for i, sid in enumerate(split.ids)}
+        self.progress, self.total, self.done = progress, total, 0
+        self._planned: list[list[str]] = []
+        self._ahead: Iterator[dict[str, torch.Tensor]] | None = None
+
+    def plan(self, batches: list[list[str]]) -> None:
+        self._planned = [list(b) for b in reversed(batches)]
+        self._ahead = read_batches(self.split, self.spec.modalities, [[self.row[s] for s in b] for b in batches],
+                                   self.workers)
+
+    @torch.no_grad()
+    def __call__(self, ids: list[str]) -> np.ndarray:
+        if self._planned:
+            expected = self._planned.pop()
+            if expected != list(ids):
+                raise RuntimeError(f"asked for {len(ids)} ids other than the planned batch starting {expected[0]!r}")
+            inputs = next(self._ahead)
+        else:
+            inputs = self.split.inputs(self.spec.modalities, [self.row[s] for s in ids])
+        self.model.eval()
+        probs = self.exp.task.probs(self.model(inputs)).numpy().astype(np.float32)
+        self.done += len(ids)
+        if self.progress is not None:
+            self.progress(self.done, self.total)
+        return probs
 
 
 def score(exp: Experiment, model: nn.Module, spec: ModelSpec, split: SplitReader) -> dict:

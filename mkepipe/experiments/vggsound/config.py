@@ -92,6 +92,8 @@ class VggsoundStudent(VggsoundTraining, StudentMethods):
 class VggsoundPseudolabel(PseudolabelConfig):
     kind: Literal["hard", "soft", "weighted"] = "soft"
     encoding: Literal["float16", "sparse-q8"] = "sparse-q8"
+    loader_workers: int = Field(1, ge=0, le=64, description="DataLoader worker processes that read D_u ahead of "
+                                                            "the teacher (0: in the labeling process)")
 
 
 class VggsoundEvaluate(Section):
