@@ -23,18 +23,9 @@ Every property has a physical reason (docs/vggsound_data.md, "The synthetic defa
   (two-stroke, 47–58 Hz), each exhaust pulse ringing in the muffler, with blade-tip buzz
   and grass-cutting bursts. Per clip, pitch, tempo, rates and timbre are drawn within
   these ranges.
-* **Recording conditions** (:data:`CONDITIONS`, :data:`DOMAINS`): a *close* recording
-  (high SNR, mostly direct sound, quiet room or preamp noise, a flat microphone) or a
-  *camera* recording, filmed where the camera sees the source, at a distance with its own
-  microphone (lower SNR, more of the room's reverberation, crowd, traffic, wind or mains-
-  hum backgrounds, the small capsule's low cut and presence peak). Indoors a room
-  reverberates (RT60 0.2–1.2 s), outdoors only nearby surfaces reflect (0.05–0.3 s), and
-  the background fits the place. Both datasets come from YouTube, but VGGSound kept only
-  clips whose source is visible: all its clips are camera recordings, while two thirds
-  of the AudioSet-style clips are close ones. This covariate shift is what a student
-  trained on VGGSound pseudo labels adapts to and its AudioSet-trained teacher does not.
 
-Filters act in the frequency domain on the whole clip (zero phase); levels are RMS.
+Recording conditions: :mod:`._recording`. Filters act in the frequency domain on the whole
+clip (zero phase); levels are RMS.
 """
 from __future__ import annotations
 
@@ -43,7 +34,21 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import fft
-from scipy.signal import fftconvolve, lfilter
+
+from mkepipe.experiments.vggsound._dsp import (
+    _band,
+    _bumps_db,
+    _cut_db,
+    _decay,
+    _filter,
+    _log_uniform,
+    _noise,
+    _ring,
+    _slow,
+    _train,
+    _u,
+    _unit,
+)
 
 TABLE = 2048  # samples of one period of a note's waveform
 MAJOR = (0, 2, 4, 5, 7, 9, 11)
@@ -57,45 +62,6 @@ class Source:
     notes: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))  # (onset s, end s, f0 Hz) per note
     rate: float = 0.0  # rotor rev/s, engine firing Hz, rain drops/s or waterfall flow (heights/s)
     blades: int = 0
-
-
-def _log_uniform(rng: np.random.Generator, lo: float, hi: float) -> float:
-    return float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
-
-
-def _u(rng: np.random.Generator, span: tuple[float, float]) -> float:
-    return float(rng.uniform(*span))
-
-
-def _rms(x: np.ndarray) -> float:
-    return float(np.sqrt(np.mean(np.square(x)))) + 1e-12
-
-
-def _unit(x: np.ndarray) -> np.ndarray:
-    return x / _rms(x)
-
-
-def _bumps_db(f: np.ndarray, bumps: tuple[tuple[float, float, float], ...]) -> np.ndarray:
-    """Resonances as Gaussian bumps in log frequency: (centre Hz, width octaves, gain dB)."""
-    lf = np.log2(np.maximum(f, 1.0))
-    return sum((g * np.exp(-0.5 * ((lf - np.log2(c)) / w) ** 2) for c, w, g in bumps), np.zeros_like(lf))
-
-
-def _cut_db(f: np.ndarray, low_hz: float, low_slope: float, high_hz: float, high_slope: float) -> np.ndarray:
-    """dB/octave roll-offs below ``low_hz`` and above ``high_hz``."""
-    lf = np.log2(np.maximum(f, 1.0))
-    return -low_slope * np.maximum(np.log2(low_hz) - lf, 0) - high_slope * np.maximum(lf - np.log2(high_hz), 0)
-
-
-def _filter(x: np.ndarray, sr: int, gain: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
-    return fft.irfft(fft.rfft(x) * gain(fft.rfftfreq(len(x), 1 / sr)), len(x))
-
-
-def _noise(n: int, sr: int, rng: np.random.Generator, gain: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
-    """Gaussian noise of spectrum |gain(f)|², unit RMS (drawn as its spectrum: one FFT)."""
-    m = n // 2 + 1
-    spectrum = rng.standard_normal(m) + 1j * rng.standard_normal(m)
-    return _unit(fft.irfft(spectrum * gain(fft.rfftfreq(n, 1 / sr)), n))
 
 
 def _period(amps: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -112,37 +78,6 @@ def _lookup(table: np.ndarray, cycles: np.ndarray) -> np.ndarray:
     i = pos.astype(np.int64)
     frac = pos - i
     return table[i % TABLE] * (1 - frac) + table[(i + 1) % TABLE] * frac
-
-
-def _band(lo: float, hi: float, slope: float = 12.0) -> Callable[[np.ndarray], np.ndarray]:
-    return lambda f: 10 ** (_cut_db(f, lo, slope, hi, slope) / 20)
-
-
-def _slow(n: int, sr: int, rng: np.random.Generator, hz: float, control: int = 200) -> np.ndarray:
-    """A smooth random process with unit standard deviation and ~``hz`` bandwidth (drawn at
-    ``control`` samples/s, interpolated to ``sr``)."""
-    m = max(int(n * control / sr), 2)
-    coarse = _noise(m, control, rng, lambda f: np.exp(-0.5 * (f / hz) ** 2))
-    return np.interp(np.arange(n) * (control / sr), np.arange(m), coarse)
-
-
-def _train(n: int, sr: int, rng: np.random.Generator, rate: float, sigma: float) -> np.ndarray:
-    """Poisson impulses at ``rate``/s with log-normal amplitudes."""
-    k = rng.poisson(rate * n / sr)
-    out = np.zeros(n)
-    np.add.at(out, rng.integers(0, n, k), rng.lognormal(0.0, sigma, k))
-    return out
-
-
-def _ring(train: np.ndarray, sr: int, hz: float, tau: float) -> np.ndarray:
-    """Each impulse rings exp(-t/tau)·sin(2π·hz·t): a two-pole resonator."""
-    r, w = np.exp(-1 / (tau * sr)), 2 * np.pi * hz / sr
-    return lfilter([0.0, r * np.sin(w)], [1.0, -2 * r * np.cos(w), r * r], train)
-
-
-def _decay(train: np.ndarray, sr: int, tau: float) -> np.ndarray:
-    """Each impulse starts an exponential decay with time constant ``tau``."""
-    return lfilter([1.0], [1.0, -np.exp(-1 / (tau * sr))], train)
 
 
 # --- instruments: notes of a harmonic series shaped by a body / bore ------------------------------------------
@@ -359,102 +294,3 @@ SOURCES: dict[str, Callable[[int, int, np.random.Generator], Source]] = {
 def render_source(name: str, n: int, sr: int, rng: np.random.Generator) -> Source:
     """``n`` samples at ``sr`` of the sound source ``name`` (a key of :data:`SOURCES`)."""
     return SOURCES[name](n, sr, rng)
-
-
-# --- recording: room, background, microphone ---------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Conditions:
-    """How one dataset's clips were recorded (ranges, drawn per clip)."""
-
-    snr_db: tuple[float, float]  # audible source over background, RMS
-    drr_db: tuple[float, float]  # direct-to-reverberant energy: distance to the source
-    rt60_s: tuple[float, float]  # reverberation time indoors (outdoors: OUTDOOR_RT60_S)
-    indoor: tuple[str, ...]  # backgrounds
-    outdoor: tuple[str, ...]
-    highpass_hz: tuple[float, float]  # microphone low cut
-    presence_db: tuple[float, float]  # small-capsule peak at 2–5 kHz
-    tilt_db: tuple[float, float]  # dB/octave about 1 kHz
-    level_dbfs: tuple[float, float]  # RMS of the file
-
-
-OUTDOOR_RT60_S = (0.05, 0.3)  # only the ground, walls and trees reflect
-CONDITIONS = {
-    "close": Conditions((15, 35), (4, 14), (0.2, 0.6), ("room", "hiss"), ("hiss", "wind", "traffic"), (20, 60),
-                        (0, 1), (-1, 1), (-24, -16)),
-    "camera": Conditions((3, 20), (-6, 4), (0.3, 1.2), ("room", "babble", "hum"), ("wind", "traffic", "babble"),
-                         (60, 150), (2, 6), (-1, 1), (-32, -18)),
-}
-DOMAINS = {"audioset": {"close": 0.5, "camera": 0.5}, "vggsound": {"camera": 1.0}}  # share of each condition
-
-
-def _background(kind: str, n: int, sr: int, rng: np.random.Generator) -> np.ndarray:
-    """Unit-RMS ambience of a scene."""
-    if kind == "hiss":  # preamp and converter noise
-        return _noise(n, sr, rng, lambda f: 10 ** (-1.5 * np.log2(np.maximum(f, 20) / 1000) / 20))
-    if kind == "room":  # ventilation rumble over pink noise
-        rumble = _log_uniform(rng, 60, 200)
-        return _noise(n, sr, rng, lambda f: 10 ** ((_bumps_db(f, ((rumble, 1.0, 12.0),))
-                                                    - 3 * np.log2(np.maximum(f, 20) / 1000)) / 20))
-    if kind == "wind":  # gusts buffeting the microphone: low-frequency, strongly modulated
-        corner = rng.uniform(100, 300)
-        rumble = _noise(n, sr, rng, lambda f: 10 ** (_cut_db(f, 10, 0, corner, 9) / 20))
-        return _unit(rumble * np.exp(0.7 * _slow(n, sr, rng, rng.uniform(0.2, 1.0))))
-    if kind == "babble":  # several talkers at a distance: speech-shaped noise with syllabic modulation
-        t = np.arange(n) / sr
-        talkers = sum(np.abs(np.sin(np.pi * rng.uniform(3, 6) * t + rng.uniform(0, np.pi))) ** 2
-                      * np.exp(0.5 * _slow(n, sr, rng, 0.3)) for _ in range(int(rng.integers(3, 7))))
-        return _unit(_noise(n, sr, rng, lambda f: 10 ** ((_bumps_db(f, ((500.0, 1.3, 15.0),))
-                                                          + _cut_db(f, 150, 12, 4000, 12)) / 20)) * talkers)
-    if kind == "traffic":  # road noise with vehicles passing
-        t = np.arange(n) / sr
-        swells = 0.3 + sum(np.exp(-0.5 * ((t - rng.uniform(-2, n / sr + 2)) / rng.uniform(1, 3)) ** 2)
-                           for _ in range(int(rng.integers(1, 4))))
-        return _unit(_noise(n, sr, rng, lambda f: 10 ** (-5 * np.log2(np.maximum(f, 30) / 100) / 20)) * swells)
-    if kind == "hum":  # mains hum (odd harmonics strongest) and a fan
-        mains = rng.choice((50.0, 60.0))
-        t = np.arange(n) / sr
-        hum = sum(np.sin(2 * np.pi * k * mains * t + rng.uniform(0, 2 * np.pi)) / k ** (0.5 if k % 2 else 1.2)
-                  for k in range(1, 8))
-        blade = _log_uniform(rng, 200, 800)
-        fan = _noise(n, sr, rng, lambda f: 10 ** (_bumps_db(f, ((blade, 1.0, 10.0),)) / 20))
-        return _unit(_unit(hum) + rng.uniform(0.5, 2.0) * fan)
-    raise ValueError(f"unknown background {kind!r}")
-
-
-def _room(sr: int, rng: np.random.Generator, rt60: float, drr_db: float) -> np.ndarray:
-    """Impulse response: the direct sound, then a diffuse tail decaying 60 dB in ``rt60`` s
-    (exponentially decaying noise after a few ms) at ``drr_db`` below the direct sound."""
-    t = np.arange(int(rt60 * sr)) / sr
-    tail = rng.standard_normal(len(t)) * 10 ** (-3 * t / rt60)
-    tail[:int(0.004 * sr)] = 0
-    tail *= np.sqrt(10 ** (-drr_db / 10) / (np.sum(tail ** 2) + 1e-12))
-    tail[0] = 1.0
-    return tail
-
-
-def record(dry: np.ndarray, sr: int, rng: np.random.Generator, domain: str, outdoor: bool,
-           audible: np.ndarray | None = None) -> np.ndarray:
-    """The sources ``dry`` (at the source) as a clip of ``domain`` (a key of :data:`DOMAINS`)
-    records them indoors or outdoors: room → the scene's background at the clip's SNR
-    (against the sources where ``audible``, a mask; default everywhere) → microphone → file
-    level. Mono float32 in [-0.95, 0.95]."""
-    kinds = DOMAINS[domain]
-    c = CONDITIONS[str(rng.choice(list(kinds), p=list(kinds.values())))]
-    n = len(dry)
-    rt60 = _u(rng, OUTDOOR_RT60_S if outdoor else c.rt60_s)
-    wet = fftconvolve(dry, _room(sr, rng, rt60, _u(rng, c.drr_db)))[:n]
-    ref = wet if audible is None or not audible.any() else wet[audible]
-    bg = _background(str(rng.choice(c.outdoor if outdoor else c.indoor)), n, sr, rng)
-    mix = wet + bg * _rms(ref) * 10 ** (-_u(rng, c.snr_db) / 20)
-    hp, tilt = _u(rng, c.highpass_hz), _u(rng, c.tilt_db)
-    presence = ((min(_u(rng, (2000, 5000)), 0.4 * sr), 0.6, _u(rng, c.presence_db)),)
-
-    def mic(f: np.ndarray) -> np.ndarray:
-        butter2 = (f / hp) ** 2 / np.sqrt(1 + (f / hp) ** 4)
-        return butter2 * 10 ** ((_bumps_db(f, presence) + tilt * np.log2(np.maximum(f, 1) / 1000)) / 20)
-
-    y = _filter(mix, sr, mic)
-    y *= 10 ** (_u(rng, c.level_dbfs) / 20) / _rms(y)
-    peak = float(np.abs(y).max())
-    return (y * min(1.0, 0.95 / peak)).astype(np.float32)

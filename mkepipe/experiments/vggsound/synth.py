@@ -36,8 +36,9 @@ from pathlib import Path
 import numpy as np
 
 from mkepipe.data.synthetic import begin_synthetic_dir, finish_synthetic_dir, map_with_progress
+from mkepipe.experiments.vggsound._recording import record
 from mkepipe.experiments.vggsound._scene import render_video, scene_kind
-from mkepipe.experiments.vggsound._sound import SOURCES, record, render_source
+from mkepipe.experiments.vggsound._sound import SOURCES, render_source
 from mkepipe.experiments.vggsound.config import VggsoundSynthConfig
 from mkepipe.fileio import atomic_write_text
 from mkepipe.media.encode import write_mp4, write_wav
