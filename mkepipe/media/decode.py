@@ -13,6 +13,7 @@ from pathlib import Path
 
 import av
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 from mkepipe.data.quarantine import BadSample, register_reason
 
@@ -135,6 +136,9 @@ class _Sampler:
         self.previous: tuple[float, av.VideoFrame] | None = None
         self.frames: list[np.ndarray] = []
         self.times: list[float] = []
+        # one reformatter keeps its swscale context: VideoFrame.to_ndarray(format=...) builds a
+        # new one per frame, ~30x slower on small frames
+        self.reformatter = VideoReformatter()
 
     def add(self, time: float, frame: av.VideoFrame) -> None:
         while self._target() < self.limit and self._target() <= time:
@@ -152,7 +156,7 @@ class _Sampler:
         return len(self.frames) * self.every_s
 
     def _keep(self, time: float, frame: av.VideoFrame) -> None:
-        self.frames.append(frame.to_ndarray(format="rgb24"))
+        self.frames.append(self.reformatter.reformat(frame, format="rgb24").to_ndarray())
         self.times.append(time)
 
 
