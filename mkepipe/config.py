@@ -107,6 +107,8 @@ class Perturbation(_Section):
     hidden_noise: float = Field(0.0, ge=0, le=100, description="T2: Gaussian noise on the first hidden layer, v1")
     dropout: float = Field(0.0, ge=0, lt=1, description="T3: dropout rate r0")
     flip_scale: bool = Field(False, description="dense only: joint random horizontal flip and rescale")
+    random_crop: bool = Field(False, description="clips only: a random window of each clip in training, else the "
+                                                 "centre one (evaluation always takes the centre)")
     scale_range: Annotated[tuple[float, float], StrictNo] = Field(
         (0.5, 1.75), description="rescale factors for flip_scale")
 
@@ -119,7 +121,8 @@ class Perturbation(_Section):
 
     @property
     def is_identity(self) -> bool:
-        return self.input_noise == 0 and self.hidden_noise == 0 and self.dropout == 0 and not self.flip_scale
+        return (self.input_noise == 0 and self.hidden_noise == 0 and self.dropout == 0 and not self.flip_scale
+                and not self.random_crop)
 
 
 class Round(_Section):

@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+import yaml
 
+from mkepipe.config import parse_params
+from mkepipe.experiments import create_experiment
 from mkepipe.experiments.vggsound.models import (
     SoundNet,
     crop_spectrogram,
@@ -11,6 +14,8 @@ from mkepipe.experiments.vggsound.models import (
     crop_video,
     standardise,
 )
+from mkepipe.training.methods import METHODS
+from tests.conftest import ROOT
 
 
 def test_crop_starts_random_in_training_centred_in_evaluation():
@@ -56,6 +61,27 @@ def test_cpu_preset_teacher_and_student():
     assert all(p.grad is not None for p in student.parameters())
     with pytest.raises(ValueError, match="spec"):
         SoundNet(5, {"video": 3}, ("video",))
+
+
+def test_random_crop_is_a_perturbation_the_unregularised_student_goes_without():
+    """T includes the random window: MM trains on a new crop per epoch, MM (no reg) on the centre one."""
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    raw["experiment"] = "vggsound"
+    params = parse_params(raw)
+    exp = create_experiment("vggsound", params)
+    cfg = params.active("student")
+    channels = {"spec": 1, "video": 3}
+    spec = {m: exp.model_spec("mm_student", cfg, METHODS.get(m).perturbation(cfg.perturbation), channels).kwargs
+            for m in ("mm_student", "mm_student_noreg")}
+    assert spec["mm_student"]["random_crop"] and spec["mm_student"]["dropout"] == 0.5
+    assert not spec["mm_student_noreg"]["random_crop"] and spec["mm_student_noreg"]["dropout"] == 0
+    assert params.active("teacher").perturbation.random_crop
+
+    torch.manual_seed(0)
+    x = {"spec": torch.randn(4, 1, 17, 90)}
+    for random_crop, same in ((False, True), (True, False)):
+        net = SoundNet(3, {"spec": 1}, ("spec",), crop_frames=30, random_crop=random_crop).train()
+        assert torch.equal(net(x), net(x)) is same
 
 
 def test_paper_preset_is_torchvisions_resnet18_and_r3d_18():

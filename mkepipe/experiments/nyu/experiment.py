@@ -44,6 +44,8 @@ class Nyu(Experiment):
                    channels: dict[str, int]) -> ModelSpec:
         if perturbation.hidden_noise:
             raise ValueError("hidden_noise (T2) is not available for segmentation models; use dropout or flip_scale")
+        if perturbation.random_crop:
+            raise ValueError("random_crop is a clip perturbation; segmentation uses flip_scale")
         overrides: dict[str, Any] = {"num_classes": self.task.num_classes, "dropout": perturbation.dropout}
         if cfg.encoder:
             overrides["encoder"] = cfg.encoder

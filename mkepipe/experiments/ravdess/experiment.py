@@ -46,9 +46,9 @@ class Ravdess(Experiment):
 
     def model_spec(self, role: str, cfg: TrainConfig, perturbation: Perturbation,
                    channels: dict[str, int]) -> ModelSpec:
-        if perturbation.flip_scale:
-            raise ValueError("flip_scale is a dense-prediction perturbation; RAVDESS uses dropout, hidden and "
-                             "input noise")
+        if perturbation.flip_scale or perturbation.random_crop:
+            raise ValueError("flip_scale (dense prediction) and random_crop (clips) are not RAVDESS perturbations; "
+                             "it uses dropout, hidden and input noise")
         mods = self.multimodal if role == "mm_student" else self.unimodal
         kwargs = {"num_classes": self.task.num_classes, "channels": {m: channels[m] for m in mods},
                   "preset": cfg.preset, "dropout": perturbation.dropout, "hidden_noise": perturbation.hidden_noise}

@@ -30,6 +30,9 @@ class TwoMoon(Experiment):
 
     def model_spec(self, role: str, cfg: TrainConfig, perturbation: Perturbation,
                    channels: dict[str, int]) -> ModelSpec:
+        if perturbation.flip_scale or perturbation.random_crop:
+            raise ValueError("flip_scale and random_crop need images or clips; TwoMoon uses input noise, hidden "
+                             "noise and dropout")
         modalities = self.multimodal if role == "mm_student" else self.unimodal
         hidden = cfg.um_hidden if role == "um_student" else cfg.hidden
         kwargs = {"in_features": sum(channels[m] for m in modalities), "hidden": hidden,

@@ -82,11 +82,12 @@ class VggsoundTraining(TrainConfig):
 
 class VggsoundTeacher(VggsoundTraining):
     epochs: int = Field(30, ge=1, le=10_000)
+    perturbation: Perturbation = Perturbation(random_crop=True)
 
 
 class VggsoundStudent(VggsoundTraining, StudentMethods):
     epochs: int = Field(12, ge=1, le=10_000)
-    perturbation: Perturbation = Perturbation(dropout=0.5)
+    perturbation: Perturbation = Perturbation(dropout=0.5, random_crop=True)
 
 
 class VggsoundPseudolabel(PseudolabelConfig):

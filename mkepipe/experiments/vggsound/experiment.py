@@ -55,14 +55,14 @@ class Vggsound(Experiment):
     def model_spec(self, role: str, cfg: VggsoundTraining, perturbation: Perturbation,
                    channels: dict[str, int]) -> ModelSpec:
         if perturbation.flip_scale:
-            raise ValueError("flip_scale is a dense-prediction perturbation; VGGSound uses dropout, hidden and "
-                             "input noise")
+            raise ValueError("flip_scale is a dense-prediction perturbation; VGGSound uses random_crop, dropout, "
+                             "hidden and input noise")
         mods = self.multimodal if role == "mm_student" else self.unimodal
         crop, frames = CROP[cfg.preset]
         kwargs = {"num_classes": self.task.num_classes, "channels": {m: channels[m] for m in mods},
                   "preset": cfg.preset, "crop_frames": cfg.crop_frames or crop,
-                  "video_frames": cfg.video_frames or frames, "dropout": perturbation.dropout,
-                  "hidden_noise": perturbation.hidden_noise}
+                  "video_frames": cfg.video_frames or frames, "random_crop": perturbation.random_crop,
+                  "dropout": perturbation.dropout, "hidden_noise": perturbation.hidden_noise}
         return ModelSpec("sound_net", kwargs, mods)
 
     def figures(self, out_dir: Path, test: SplitReader, models: dict, params: Any) -> list[Path]:

@@ -8,11 +8,11 @@ torchvision's ``r3d_18`` family (3-D BasicBlocks, 3×3×3 convolutions), feature
 concatenated, one linear layer.
 
 Both inputs hold the whole clip; the network crops it, as the reference's data loader
-does: a random window of ``crop_frames`` spectrogram frames in training, the centre one
-in evaluation, standardised on its own, and the ``video_frames`` video frames spread
-across the same window. So a
-pseudo label is the teacher's prediction on the centre crop, while a student sees a new
-crop of the clip every epoch.
+does: a random window of ``crop_frames`` spectrogram frames in training (``random_crop``,
+a perturbation T: the MM student (no reg) trains on the centre one), the centre one in
+evaluation, standardised on its own, and the ``video_frames`` video frames spread across
+the same window. So a pseudo label is the teacher's prediction on the centre crop, while a
+regularised student sees a new crop of the clip every epoch.
 
 Presets: ``paper`` = torchvision's ``resnet18`` and ``r3d_18`` (widths 64…512, two
 blocks per stage); ``cpu`` = the same families narrowed to widths 16…128 (audio: two
@@ -154,12 +154,13 @@ class SoundNet(nn.Module):
     one linear layer (logits for independent sigmoids).
 
     ``modalities``: ``spec`` (N, 1, F, T) and/or ``video`` (N, 3, T_v, S, S) in [0, 1];
-    ``crop_frames``: spectrogram frames per window; ``video_frames``: frames per window.
+    ``crop_frames``: spectrogram frames per window; ``video_frames``: frames per window;
+    ``random_crop``: a random window in training (else the centre one, as in evaluation).
     """
 
     def __init__(self, num_classes: int, channels: Mapping[str, int], modalities: Sequence[str],
-                 preset: str = "cpu", crop_frames: int = 200, video_frames: int = 4, dropout: float = 0.0,
-                 hidden_noise: float = 0.0) -> None:
+                 preset: str = "cpu", crop_frames: int = 200, video_frames: int = 4, random_crop: bool = True,
+                 dropout: float = 0.0, hidden_noise: float = 0.0) -> None:
         super().__init__()
         if preset not in PRESETS:
             raise ValueError(f"unknown preset {preset!r}; expected one of {sorted(PRESETS)}")
@@ -172,13 +173,13 @@ class SoundNet(nn.Module):
         self.modalities = tuple(modalities)
         self.branches = nn.ModuleDict({m: branches[m](preset) for m in self.modalities})
         self.head = nn.Linear(sum(b.features for b in self.branches.values()), num_classes)
-        self.crop_frames, self.video_frames = crop_frames, video_frames
+        self.crop_frames, self.video_frames, self.random_crop = crop_frames, video_frames, random_crop
         self.dropout, self.hidden_noise = dropout, hidden_noise
 
     def forward(self, inputs: Mapping[str, torch.Tensor]) -> torch.Tensor:
         spec = inputs["spec"]
         total = spec.shape[-1]
-        starts = crop_starts(spec.shape[0], total, self.crop_frames, self.training)
+        starts = crop_starts(spec.shape[0], total, self.crop_frames, self.training and self.random_crop)
         feats = [self.branches["spec"](standardise(crop_spectrogram(spec, starts, self.crop_frames)))]
         if "video" in self.branches:
             clip = crop_video(inputs["video"], starts, self.crop_frames, total, self.video_frames)
